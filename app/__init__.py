@@ -1,0 +1,3 @@
+"""FastAPI authentication service."""
+
+__version__ = "0.1.0"

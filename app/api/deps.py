@@ -1,0 +1,64 @@
+"""Request dependencies: the unit of work, the caller, and the services' context."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession as DbSession
+
+from app.core.errors import NotAuthenticated, PermissionDenied
+from app.services.authentication import authenticate
+from app.services.context import ClientInfo, Principal, ServiceContext
+
+LOGIN_FORM_PATH = "/api/v1/auth/login-form"
+
+bearer_token = OAuth2PasswordBearer(tokenUrl=LOGIN_FORM_PATH, auto_error=False)
+
+
+def get_context(request: Request) -> ServiceContext:
+    context: ServiceContext = request.app.state.services
+    return context
+
+
+ContextDep = Annotated[ServiceContext, Depends(get_context)]
+
+
+async def get_db(context: ContextDep) -> AsyncIterator[DbSession]:
+    """One unit of work per request, committed before the response is sent."""
+    async with context.session_factory() as db:
+        yield db
+        await db.commit()
+
+
+DbDep = Annotated[DbSession, Depends(get_db, scope="function")]
+
+
+async def get_principal(
+    context: ContextDep, token: Annotated[str | None, Depends(bearer_token)]
+) -> Principal:
+    if not token:
+        raise NotAuthenticated
+    return await authenticate(context, token)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_admin(principal: CurrentPrincipal) -> Principal:
+    if not principal.account.is_admin:
+        raise PermissionDenied
+    return principal
+
+
+CurrentAdmin = Annotated[Principal, Depends(get_admin)]
+
+
+def get_client(request: Request) -> ClientInfo:
+    return ClientInfo(
+        ip_address=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+Client = Annotated[ClientInfo, Depends(get_client)]

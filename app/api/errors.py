@@ -1,0 +1,83 @@
+"""One table from domain errors to HTTP statuses, and the handlers that shape every error body."""
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core import errors
+
+logger = logging.getLogger("app.errors")
+
+STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
+    errors.InvalidCredentials: 401,
+    errors.NotAuthenticated: 401,
+    errors.InvalidToken: 401,
+    errors.SessionRevoked: 401,
+    errors.RefreshTokenReused: 401,
+    errors.PermissionDenied: 403,
+    errors.UserNotFound: 404,
+    errors.SessionNotFound: 404,
+    errors.EmailTaken: 409,
+    errors.UsernameTaken: 409,
+    errors.LastAdmin: 409,
+    errors.PasswordRejected: 422,
+    errors.CurrentPasswordInvalid: 400,
+}
+_BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def error_response(
+    status: int, code: str, detail: Any, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"code": code, "detail": detail}, status_code=status, headers=headers)
+
+
+def _status_for(error: errors.DomainError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 400
+
+
+async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.DomainError)
+    status = _status_for(exc)
+    return error_response(
+        status, exc.code, exc.detail, headers=_BEARER_CHALLENGE if status == 401 else None
+    )
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # Only location, message and type: pydantic would otherwise echo the input, passwords included.
+    detail = [
+        {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type")}
+        for error in exc.errors()
+    ]
+    return error_response(422, "validation_error", detail)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    phrase = HTTPStatus(exc.status_code).phrase
+    code = phrase.lower().replace(" ", "_").replace("-", "_")
+    detail = exc.detail if isinstance(exc.detail, str) else phrase
+    return error_response(exc.status_code, code, detail, headers=exc.headers)
+
+
+async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error", exc_info=exc)
+    return error_response(500, "internal_error", "An unexpected error occurred.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(errors.DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,40 @@
+"""The caller's sessions: list them, end one remotely."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
+
+from app.api.deps import ContextDep, CurrentPrincipal
+from app.schemas.session import DeviceRead, SessionRead
+from app.services import sessions
+
+router = APIRouter(prefix="/sessions", tags=["sessions"])
+
+
+@router.get("/")
+async def list_sessions(principal: CurrentPrincipal, context: ContextDep) -> list[SessionRead]:
+    """Your live sessions, newest first; `current` marks the one making this request."""
+    records = await sessions.list_sessions(context, principal=principal)
+    return [
+        SessionRead(
+            id=record.id,
+            device=DeviceRead(browser=record.browser, os=record.os, device_type=record.device_type),
+            user_agent=record.user_agent,
+            ip_address=record.ip_address,
+            created_at=record.created_at,
+            last_seen_at=record.last_seen_at,
+            expires_at=record.expires_at,
+            current=record.id == principal.session_id,
+        )
+        for record in records
+    ]
+
+
+@router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def revoke_session(
+    session_id: Annotated[str, Path(min_length=1, max_length=64)],
+    principal: CurrentPrincipal,
+    context: ContextDep,
+) -> None:
+    """End one of your sessions; its tokens stop working on every instance within a second."""
+    await sessions.revoke_session(context, principal=principal, session_id=session_id)

@@ -1,0 +1,65 @@
+"""The caller's own profile, and the admin's user management."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from app.api.deps import ContextDep, CurrentAdmin, CurrentPrincipal, DbDep
+from app.schemas.user import AdminUserUpdate, ProfileUpdate, UserPage, UserRead
+from app.services import users
+from app.storage.users import UserFilter
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+
+@router.get("/me")
+async def read_me(principal: CurrentPrincipal) -> UserRead:
+    """The signed-in user."""
+    return UserRead.model_validate(principal.account)
+
+
+@router.put("/me")
+async def update_me(
+    body: ProfileUpdate, principal: CurrentPrincipal, context: ContextDep, db: DbDep
+) -> UserRead:
+    """Change your username, email or password (the last two need `current_password`)."""
+    account = await users.update_profile(context, db, principal=principal, changes=body)
+    return UserRead.model_validate(account)
+
+
+@router.get("/")
+async def list_users(
+    _: CurrentAdmin,
+    db: DbDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    search: Annotated[str | None, Query(min_length=1, max_length=254)] = None,
+    is_active: bool | None = None,
+    is_admin: bool | None = None,
+) -> UserPage:
+    """Admin: users, paginated, searchable by email or username, filterable by flags."""
+    accounts, total = await users.list_users(
+        db,
+        where=UserFilter(search=search, is_active=is_active, is_admin=is_admin),
+        limit=limit,
+        offset=offset,
+    )
+    return UserPage(
+        items=[UserRead.model_validate(account) for account in accounts],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.put("/{user_id}")
+async def update_user(
+    user_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    body: AdminUserUpdate,
+    admin: CurrentAdmin,
+    context: ContextDep,
+    db: DbDep,
+) -> UserRead:
+    """Admin: change any user's identity, password, active or admin flag."""
+    account = await users.admin_update_user(context, db, actor=admin, user_id=user_id, changes=body)
+    return UserRead.model_validate(account)

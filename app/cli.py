@@ -1,0 +1,30 @@
+"""Operator commands: `python -m app.cli migrate`."""
+
+import asyncio
+
+import typer
+
+from app.core.config import Settings
+from app.services.startup import prepare_from_settings
+
+cli = typer.Typer(help="Operate the authentication service.", no_args_is_help=True)
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply pending database migrations and create the default admin from settings."""
+    asyncio.run(prepare_from_settings(Settings()))
+    typer.echo("database is up to date")
+
+
+@cli.command()
+def check() -> None:
+    """List the settings that would make the service unsafe in production."""
+    problems = Settings().security_problems()
+    for problem in problems:
+        typer.echo(f"- {problem}")
+    raise typer.Exit(code=1 if problems else 0)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,135 @@
+"""Settings read from the environment and `.env`."""
+
+import secrets
+import warnings
+from functools import cached_property
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+EXAMPLE_SECRET_KEYS = frozenset(
+    {
+        "your-super-secret-key-change-this-in-production-minimum-32-characters",
+        "change-me",
+        "changeme",
+        "secret",
+    }
+)
+EXAMPLE_ADMIN_PASSWORDS = frozenset(
+    {"your-secure-password", "change-this-admin-password", "admin", "password", "changeme"}
+)
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class InsecureSettingsError(ValueError):
+    """Raised when production settings would run the service insecurely."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    ENVIRONMENT: Literal["development", "test", "production"] = "development"
+    PROJECT_NAME: str = "FastAPI Auth Service"
+    API_V1_PREFIX: str = "/api/v1"
+
+    HOST: str = "127.0.0.1"
+    PORT: int = Field(default=8000, ge=1, le=65535)
+    WORKERS: int = Field(default=1, ge=1, le=64)
+    RELOAD: bool = False
+
+    SECRET_KEY: SecretStr = SecretStr("")
+    JWT_ALGORITHM: Literal["HS256", "HS384", "HS512"] = "HS256"
+    JWT_ISSUER: str = "fastapi-auth-service"
+    JWT_AUDIENCE: str = "fastapi-auth-service"
+    JWT_LEEWAY_SECONDS: int = Field(default=10, ge=0, le=300)
+    ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=30, ge=1, le=24 * 60)
+    REFRESH_TOKEN_EXPIRE_DAYS: int = Field(default=7, ge=1, le=365)
+    REFRESH_REUSE_GRACE_SECONDS: int = Field(default=10, ge=0, le=120)
+    SESSION_CACHE_SECONDS: float = Field(default=1.0, ge=0, le=1.0)
+
+    DATABASE_URL: str = "sqlite:///./data/auth.db"
+    DATABASE_ECHO: bool = False
+
+    ADMIN_EMAIL: str | None = None
+    ADMIN_USERNAME: str | None = None
+    ADMIN_PASSWORD: SecretStr | None = None
+
+    BACKEND_CORS_ORIGINS: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    PASSWORD_HASH_SCHEME: Literal["argon2id", "bcrypt"] = "argon2id"
+    ARGON2_MEMORY_COST_KIB: int = Field(default=19456, ge=8192, le=1048576)
+    ARGON2_TIME_COST: int = Field(default=2, ge=1, le=10)
+    ARGON2_PARALLELISM: int = Field(default=1, ge=1, le=16)
+    BCRYPT_ROUNDS: int = Field(default=12, ge=10, le=16)
+    PASSWORD_HASH_CONCURRENCY: int = Field(default=0, ge=0, le=256)
+    PASSWORD_MIN_LENGTH: int = Field(default=8, ge=8, le=64)
+    PASSWORD_MAX_LENGTH: int = Field(default=256, ge=64, le=1024)
+
+    METRICS_TOKEN: SecretStr | None = None
+
+    @field_validator("BACKEND_CORS_ORIGINS", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return []
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("ADMIN_EMAIL", "ADMIN_USERNAME", "ADMIN_PASSWORD", "METRICS_TOKEN", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _check_secrets(self) -> "Settings":
+        problems = self.security_problems()
+        if problems and self.ENVIRONMENT == "production":
+            raise InsecureSettingsError("; ".join(problems))
+        for problem in problems:
+            warnings.warn(f"insecure setting (allowed outside production): {problem}", stacklevel=2)
+        return self
+
+    def security_problems(self) -> list[str]:
+        """List the reasons these settings are unsafe for production."""
+        problems: list[str] = []
+        key = self.SECRET_KEY.get_secret_value()
+        if not key:
+            problems.append("SECRET_KEY is not set; a throw-away key is used")
+        elif key in EXAMPLE_SECRET_KEYS or len(key) < MIN_SECRET_KEY_LENGTH:
+            problems.append(
+                f"SECRET_KEY is an example value or shorter than {MIN_SECRET_KEY_LENGTH} characters"
+            )
+        if self.ADMIN_PASSWORD is not None:
+            password = self.ADMIN_PASSWORD.get_secret_value()
+            if password in EXAMPLE_ADMIN_PASSWORDS or len(password) < 12:
+                problems.append("ADMIN_PASSWORD is an example value or shorter than 12 characters")
+        if "*" in self.BACKEND_CORS_ORIGINS:
+            problems.append("BACKEND_CORS_ORIGINS allows every origin")
+        return problems
+
+    @cached_property
+    def signing_key(self) -> str:
+        """The JWT key: SECRET_KEY, or a per-process random key when it is unset."""
+        return self.SECRET_KEY.get_secret_value() or secrets.token_urlsafe(48)
+
+    @cached_property
+    def admin_credentials(self) -> tuple[str, str, str] | None:
+        """Email, username and password of the default admin, when all three are set."""
+        if self.ADMIN_EMAIL and self.ADMIN_USERNAME and self.ADMIN_PASSWORD:
+            return (
+                self.ADMIN_EMAIL,
+                self.ADMIN_USERNAME,
+                self.ADMIN_PASSWORD.get_secret_value(),
+            )
+        return None

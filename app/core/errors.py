@@ -1,0 +1,78 @@
+"""Domain errors: every failure a service reports carries a stable machine-readable code."""
+
+
+class DomainError(Exception):
+    """Base of every error the services raise on purpose."""
+
+    code = "error"
+    detail = "The request could not be completed."
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail or self.detail)
+        if detail is not None:
+            self.detail = detail
+
+
+class InvalidCredentials(DomainError):
+    code = "invalid_credentials"
+    detail = "Incorrect email or password."
+
+
+class NotAuthenticated(DomainError):
+    code = "not_authenticated"
+    detail = "Authentication required."
+
+
+class InvalidToken(DomainError):
+    code = "invalid_token"
+    detail = "The token is invalid or expired."
+
+
+class SessionRevoked(DomainError):
+    code = "session_revoked"
+    detail = "The session has ended; sign in again."
+
+
+class RefreshTokenReused(DomainError):
+    code = "refresh_token_reused"
+    detail = "This refresh token was already used; the session has been revoked."
+
+
+class PermissionDenied(DomainError):
+    code = "forbidden"
+    detail = "You do not have permission to do this."
+
+
+class UserNotFound(DomainError):
+    code = "user_not_found"
+    detail = "User not found."
+
+
+class SessionNotFound(DomainError):
+    code = "session_not_found"
+    detail = "Session not found."
+
+
+class EmailTaken(DomainError):
+    code = "email_taken"
+    detail = "This email is already registered."
+
+
+class UsernameTaken(DomainError):
+    code = "username_taken"
+    detail = "This username is already taken."
+
+
+class LastAdmin(DomainError):
+    code = "last_admin"
+    detail = "This change would leave the service without an active admin."
+
+
+class PasswordRejected(DomainError):
+    code = "password_rejected"
+    detail = "The password does not meet the password policy."
+
+
+class CurrentPasswordInvalid(DomainError):
+    code = "current_password_invalid"
+    detail = "The current password is missing or wrong."

@@ -1,0 +1,133 @@
+"""Password hashing: argon2id by default, bcrypt on request, off the event loop, bounded."""
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+from typing import Literal
+
+import anyio
+import bcrypt
+from pwdlib import PasswordHash
+from pwdlib.exceptions import UnknownHashError
+from pwdlib.hashers import HasherProtocol
+from pwdlib.hashers.argon2 import Argon2Hasher
+from pwdlib.hashers.bcrypt import BcryptHasher
+
+from app.core.config import Settings
+
+BCRYPT_MAX_BYTES = 72
+_PREHASHED_BCRYPT_PREFIX = "$bcrypt-sha256$"
+_BCRYPT_SALT_RE = re.compile(r"^\$2[abxy]\$(?P<rounds>\d{2})\$[A-Za-z0-9./]{22}")
+
+
+class PrehashedBcryptHasher(HasherProtocol):
+    """bcrypt over an HMAC-SHA256 of the password, keyed by the bcrypt salt.
+
+    Plain bcrypt ignores or (since bcrypt 5) refuses everything past 72 bytes, which is as few
+    as 18 characters of some scripts. Pre-hashing lifts the limit without truncation; keying the
+    HMAC with the per-hash salt keeps a leaked unsalted SHA-256 list from being tested directly.
+    """
+
+    def __init__(self, rounds: int) -> None:
+        self.rounds = rounds
+
+    @classmethod
+    def identify(cls, hash: str | bytes) -> bool:
+        text = hash.decode() if isinstance(hash, bytes) else hash
+        return text.startswith(_PREHASHED_BCRYPT_PREFIX)
+
+    @staticmethod
+    def _digest(password: str | bytes, salt: bytes) -> bytes:
+        raw = password.encode() if isinstance(password, str) else password
+        return base64.b64encode(hmac.new(salt, raw, hashlib.sha256).digest())
+
+    def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+        salt = salt or bcrypt.gensalt(self.rounds)
+        inner = bcrypt.hashpw(self._digest(password, salt), salt).decode()
+        return _PREHASHED_BCRYPT_PREFIX + inner
+
+    def verify(self, password: str | bytes, hash: str | bytes) -> bool:
+        text = hash.decode() if isinstance(hash, bytes) else hash
+        inner = text.removeprefix(_PREHASHED_BCRYPT_PREFIX)
+        match = _BCRYPT_SALT_RE.match(inner)
+        if match is None:
+            return False
+        salt = inner[: match.end()].encode()
+        return bcrypt.checkpw(self._digest(password, salt), inner.encode())
+
+    def check_needs_rehash(self, hash: str | bytes) -> bool:
+        text = hash.decode() if isinstance(hash, bytes) else hash
+        match = _BCRYPT_SALT_RE.match(text.removeprefix(_PREHASHED_BCRYPT_PREFIX))
+        return match is None or int(match.group("rounds")) != self.rounds
+
+
+class LegacyBcryptHasher(BcryptHasher):
+    """Verifies plain bcrypt hashes made elsewhere; a password over 72 bytes never matches."""
+
+    def verify(self, password: str | bytes, hash: str | bytes) -> bool:
+        raw = password.encode() if isinstance(password, str) else password
+        if len(raw) > BCRYPT_MAX_BYTES:
+            return False
+        return super().verify(raw, hash)
+
+
+class PasswordHasher:
+    """Hashes and verifies passwords in worker threads, at most `concurrency` at a time."""
+
+    def __init__(
+        self,
+        *,
+        scheme: Literal["argon2id", "bcrypt"],
+        argon2_memory_kib: int,
+        argon2_time_cost: int,
+        argon2_parallelism: int,
+        bcrypt_rounds: int,
+        concurrency: int,
+    ) -> None:
+        argon2 = Argon2Hasher(
+            time_cost=argon2_time_cost,
+            memory_cost=argon2_memory_kib,
+            parallelism=argon2_parallelism,
+        )
+        prehashed_bcrypt = PrehashedBcryptHasher(bcrypt_rounds)
+        legacy_bcrypt = LegacyBcryptHasher(rounds=bcrypt_rounds)
+        hashers: tuple[HasherProtocol, ...] = (
+            (argon2, prehashed_bcrypt, legacy_bcrypt)
+            if scheme == "argon2id"
+            else (prehashed_bcrypt, argon2, legacy_bcrypt)
+        )
+        self._hash = PasswordHash(hashers)
+        self._limiter = anyio.CapacityLimiter(concurrency or (os.cpu_count() or 1))
+        self._dummy_hash = self._hash.hash(os.urandom(16).hex())
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "PasswordHasher":
+        return cls(
+            scheme=settings.PASSWORD_HASH_SCHEME,
+            argon2_memory_kib=settings.ARGON2_MEMORY_COST_KIB,
+            argon2_time_cost=settings.ARGON2_TIME_COST,
+            argon2_parallelism=settings.ARGON2_PARALLELISM,
+            bcrypt_rounds=settings.BCRYPT_ROUNDS,
+            concurrency=settings.PASSWORD_HASH_CONCURRENCY,
+        )
+
+    async def hash(self, password: str) -> str:
+        """Hash a password with the current scheme."""
+        return await anyio.to_thread.run_sync(self._hash.hash, password, limiter=self._limiter)
+
+    async def verify(self, password: str, stored_hash: str | None) -> tuple[bool, str | None]:
+        """Check a password; also return a new hash when the stored one is outdated.
+
+        With no stored hash a dummy hash is verified, so that an unknown account costs the same
+        time as a wrong password.
+        """
+        target = stored_hash or self._dummy_hash
+        try:
+            valid, new_hash = await anyio.to_thread.run_sync(
+                self._hash.verify_and_update, password, target, limiter=self._limiter
+            )
+        except UnknownHashError:
+            return False, None
+        return (valid and stored_hash is not None), new_hash

@@ -1,0 +1,146 @@
+"""JWT access and refresh tokens: one signer, pinned algorithms, every claim required."""
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal, Protocol
+
+import jwt
+
+from app.core.errors import InvalidToken
+
+TokenType = Literal["access", "refresh"]
+REQUIRED_CLAIMS = ("sub", "sid", "jti", "typ", "iat", "exp", "iss", "aud")
+MAX_TOKEN_LENGTH = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    user_id: int
+    session_id: str
+    token_id: str
+    token_type: TokenType
+    issued_at: datetime
+    expires_at: datetime
+
+
+class Signer(Protocol):
+    """Signs and verifies compact JWTs; the seam where asymmetric keys (JWKS) would plug in."""
+
+    def sign(self, payload: dict[str, object]) -> str: ...
+
+    def verify(self, token: str, *, issuer: str, audience: str) -> dict[str, object]: ...
+
+
+class HmacSigner:
+    def __init__(self, key: str, algorithm: str) -> None:
+        self._key = key
+        self._algorithm = algorithm
+
+    def sign(self, payload: dict[str, object]) -> str:
+        return jwt.encode(payload, self._key, algorithm=self._algorithm, headers={"typ": "JWT"})
+
+    def verify(self, token: str, *, issuer: str, audience: str) -> dict[str, object]:
+        # Expiry is checked by TokenCodec against the injected clock, not PyJWT's wall clock.
+        return jwt.decode(
+            token,
+            self._key,
+            algorithms=[self._algorithm],
+            issuer=issuer,
+            audience=audience,
+            options={
+                "require": list(REQUIRED_CLAIMS),
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
+        )
+
+
+def new_token_id() -> str:
+    """A random, unguessable identifier for a token or a session."""
+    return secrets.token_urlsafe(18)
+
+
+class TokenCodec:
+    def __init__(self, *, signer: Signer, issuer: str, audience: str, leeway: timedelta) -> None:
+        self._signer = signer
+        self._issuer = issuer
+        self._audience = audience
+        self._leeway = leeway
+
+    def encode(
+        self,
+        *,
+        user_id: int,
+        session_id: str,
+        token_type: TokenType,
+        issued_at: datetime,
+        expires_at: datetime,
+        token_id: str | None = None,
+    ) -> tuple[str, TokenClaims]:
+        """Sign a token and return it with its claims."""
+        claims = TokenClaims(
+            user_id=user_id,
+            session_id=session_id,
+            token_id=token_id or new_token_id(),
+            token_type=token_type,
+            issued_at=issued_at,
+            expires_at=expires_at,
+        )
+        payload: dict[str, object] = {
+            "sub": str(user_id),
+            "sid": session_id,
+            "jti": claims.token_id,
+            "typ": token_type,
+            "iat": int(issued_at.timestamp()),
+            "exp": int(expires_at.timestamp()),
+            "iss": self._issuer,
+            "aud": self._audience,
+        }
+        return self._signer.sign(payload), claims
+
+    def decode(self, token: str, *, expected_type: TokenType, now: datetime) -> TokenClaims:
+        """Verify a token's signature, claims, type and lifetime, or raise InvalidToken."""
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            raise InvalidToken
+        try:
+            payload = self._signer.verify(token, issuer=self._issuer, audience=self._audience)
+        except jwt.PyJWTError as exc:
+            raise InvalidToken from exc
+        try:
+            claims = TokenClaims(
+                user_id=int(str(payload["sub"])),
+                session_id=_text(payload["sid"]),
+                token_id=_text(payload["jti"]),
+                token_type=_token_type(payload["typ"]),
+                issued_at=_instant(payload["iat"], now),
+                expires_at=_instant(payload["exp"], now),
+            )
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidToken from exc
+        if claims.token_type != expected_type:
+            raise InvalidToken
+        if claims.expires_at + self._leeway <= now or claims.issued_at - self._leeway > now:
+            raise InvalidToken
+        return claims
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str) or not value or len(value) > 64:
+        raise ValueError("claim must be a short non-empty string")
+    return value
+
+
+def _token_type(value: object) -> TokenType:
+    if value == "access":
+        return "access"
+    if value == "refresh":
+        return "refresh"
+    raise ValueError("unknown token type")
+
+
+def _instant(value: object, now: datetime) -> datetime:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError("time claims must be numbers")
+    return datetime.fromtimestamp(value, tz=now.tzinfo)

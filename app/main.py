@@ -1,0 +1,61 @@
+"""The application factory."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app import __version__
+from app.api.errors import install_error_handlers
+from app.api.general import router as general_router
+from app.api.metrics import Metrics, MetricsMiddleware
+from app.api.v1.api import api_router
+from app.core.clock import Clock, SystemClock
+from app.core.config import Settings
+from app.schemas.common import ErrorBody
+from app.services.context import build_context
+from app.services.startup import prepare_database
+from app.storage.factory import build_storage
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """Build the service from explicit settings (the environment and `.env` by default)."""
+    settings = settings or Settings()
+    storage = build_storage(settings)
+    metrics = Metrics()
+    services = build_context(settings, storage, clock=clock or SystemClock(), events=metrics)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await prepare_database(
+            storage, settings=settings, hasher=services.hasher, clock=services.clock
+        )
+        yield
+        await storage.close()
+
+    app = FastAPI(
+        title=settings.PROJECT_NAME,
+        version=__version__,
+        lifespan=lifespan,
+        responses={
+            401: {"model": ErrorBody, "description": "Missing or invalid credentials"},
+            422: {"model": ErrorBody, "description": "Invalid request"},
+        },
+    )
+    app.state.settings = settings
+    app.state.services = services
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.include_router(general_router)
+    app.include_router(api_router, prefix=settings.API_V1_PREFIX)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    if settings.BACKEND_CORS_ORIGINS:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.BACKEND_CORS_ORIGINS,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-CSRF-Token", "X-Request-ID"],
+        )
+    return app

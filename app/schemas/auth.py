@@ -1,0 +1,46 @@
+"""Request and response bodies for sign-in, refresh and sign-out."""
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.core.tokens import MAX_TOKEN_LENGTH
+from app.schemas.user import Password
+
+TokenString = Annotated[str, Field(min_length=1, max_length=MAX_TOKEN_LENGTH)]
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Annotated[str, Field(min_length=1, max_length=254)]
+    password: Password
+
+
+class LoginForm(BaseModel):
+    """The OAuth2 password grant form; `username` carries the email."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    grant_type: Annotated[str | None, Field(pattern=r"^password$")] = None
+    username: Annotated[str, Field(min_length=1, max_length=254)]
+    password: Password
+    scope: Annotated[str, Field(max_length=1024)] = ""
+
+
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: TokenString
+
+
+class LogoutRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: TokenString | None = None
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"

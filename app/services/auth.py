@@ -1,0 +1,158 @@
+"""Registration, sign-in, refresh-token rotation and sign-out."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession as DbSession
+
+from app.core.devices import MAX_USER_AGENT_LENGTH, describe_device
+from app.core.errors import InvalidCredentials, RefreshTokenReused, SessionRevoked
+from app.core.events import SecurityEvent
+from app.core.tokens import new_token_id
+from app.models import User
+from app.schemas.user import UserCreate
+from app.services.authentication import load_account
+from app.services.context import ClientInfo, Principal, ServiceContext
+from app.services.passwords import check_password_policy
+from app.storage.protocols import RotationOutcome, SessionRecord
+from app.storage.users import Account, UserRepository, to_account
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    session_id: str
+
+
+def _mint_pair(ctx: ServiceContext, *, session: SessionRecord, now: datetime) -> TokenPair:
+    access_expires = min(
+        now + timedelta(minutes=ctx.settings.ACCESS_TOKEN_EXPIRE_MINUTES), session.expires_at
+    )
+    access, _ = ctx.tokens.encode(
+        user_id=session.user_id,
+        session_id=session.id,
+        token_type="access",
+        issued_at=now,
+        expires_at=access_expires,
+    )
+    refresh, _ = ctx.tokens.encode(
+        user_id=session.user_id,
+        session_id=session.id,
+        token_type="refresh",
+        token_id=session.refresh_jti,
+        issued_at=session.refresh_issued_at,
+        expires_at=session.expires_at,
+    )
+    return TokenPair(access_token=access, refresh_token=refresh, session_id=session.id)
+
+
+async def register(ctx: ServiceContext, db: DbSession, *, data: UserCreate) -> Account:
+    """Create an ordinary, active user; privileges are never taken from the request."""
+    check_password_policy(ctx.settings, data.password, email=data.email, username=data.username)
+    users = UserRepository(db)
+    await users.ensure_unique(email=data.email, username=data.username, except_id=None)
+    now = ctx.clock.now()
+    user = await users.add(
+        User(
+            email=data.email,
+            username=data.username,
+            hashed_password=await ctx.hasher.hash(data.password),
+            is_active=True,
+            is_admin=False,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    ctx.events.emit(SecurityEvent.REGISTERED, user_id=user.id)
+    return to_account(user)
+
+
+async def login(
+    ctx: ServiceContext, db: DbSession, *, email: str, password: str, client: ClientInfo
+) -> TokenPair:
+    """Check credentials and open a new session.
+
+    An unknown email, a wrong password and a deactivated account fail identically and take the
+    same time, so that the answer does not reveal which accounts exist.
+    """
+    user = await UserRepository(db).get_by_email(email.strip().lower())
+    valid, new_hash = await ctx.hasher.verify(password, user.hashed_password if user else None)
+    if user is None or not valid or not user.is_active:
+        ctx.events.emit(SecurityEvent.LOGIN_FAILED, user_id=user.id if user else None)
+        raise InvalidCredentials
+    if new_hash is not None:
+        user.hashed_password = new_hash
+    now = ctx.clock.now()
+    user_agent = (client.user_agent or "")[:MAX_USER_AGENT_LENGTH] or None
+    device = describe_device(user_agent or "")
+    session = SessionRecord(
+        id=new_token_id(),
+        user_id=user.id,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(days=ctx.settings.REFRESH_TOKEN_EXPIRE_DAYS),
+        ip_address=client.ip_address,
+        user_agent=user_agent,
+        browser=device.browser,
+        os=device.os,
+        device_type=device.device_type,
+        refresh_jti=new_token_id(),
+        refresh_issued_at=now,
+    )
+    await ctx.sessions.create(session)
+    ctx.events.emit(SecurityEvent.LOGIN_SUCCEEDED, user_id=user.id, session_id=session.id)
+    return _mint_pair(ctx, session=session, now=now)
+
+
+async def refresh(ctx: ServiceContext, *, refresh_token: str) -> TokenPair:
+    """Rotate a refresh token; a replayed one revokes its whole session."""
+    now = ctx.clock.now()
+    claims = ctx.tokens.decode(refresh_token, expected_type="refresh", now=now)
+    rotation = await ctx.sessions.rotate(
+        claims.session_id,
+        presented_jti=claims.token_id,
+        new_jti=new_token_id(),
+        now=now,
+        expires_at=now + timedelta(days=ctx.settings.REFRESH_TOKEN_EXPIRE_DAYS),
+        grace=timedelta(seconds=ctx.settings.REFRESH_REUSE_GRACE_SECONDS),
+    )
+    session = rotation.session
+    if rotation.outcome is RotationOutcome.REUSED:
+        ctx.session_cache.discard(claims.session_id)
+        ctx.events.emit(
+            SecurityEvent.REFRESH_REUSE_DETECTED,
+            user_id=claims.user_id,
+            session_id=claims.session_id,
+        )
+        raise RefreshTokenReused
+    if rotation.outcome is RotationOutcome.DEAD or session is None:
+        ctx.events.emit(SecurityEvent.REFRESH_REJECTED, user_id=claims.user_id)
+        raise SessionRevoked
+    account = await load_account(ctx, session.user_id)
+    if account is None or not account.is_active:
+        ctx.events.emit(SecurityEvent.REFRESH_REJECTED, user_id=claims.user_id)
+        raise SessionRevoked
+    ctx.events.emit(
+        SecurityEvent.REFRESHED, user_id=session.user_id, outcome=rotation.outcome.value
+    )
+    return _mint_pair(ctx, session=session, now=now)
+
+
+async def logout(ctx: ServiceContext, *, principal: Principal, refresh_token: str | None) -> None:
+    """End the caller's session, and the refresh token's session when it is another of theirs."""
+    now = ctx.clock.now()
+    session_ids = {principal.session_id}
+    if refresh_token:
+        claims = ctx.tokens.decode(refresh_token, expected_type="refresh", now=now)
+        if claims.user_id == principal.account.id:
+            session_ids.add(claims.session_id)
+    for session_id in session_ids:
+        if await ctx.sessions.revoke(session_id, user_id=principal.account.id, now=now):
+            ctx.events.emit(
+                SecurityEvent.SESSION_REVOKED,
+                user_id=principal.account.id,
+                session_id=session_id,
+                reason="logout",
+            )
+        ctx.session_cache.discard(session_id)

@@ -1,0 +1,85 @@
+"""The long-lived collaborators every service function receives."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession as DbSession
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from app.core.clock import Clock
+from app.core.config import Settings
+from app.core.events import SecurityEvents
+from app.core.passwords import PasswordHasher
+from app.core.tokens import HmacSigner, TokenCodec
+from app.storage.factory import Storage
+from app.storage.protocols import SessionRecord, SessionStore
+from app.storage.ttl_cache import TtlCache
+from app.storage.users import Account
+
+LIVENESS_CACHE_ENTRIES = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    ip_address: str | None
+    user_agent: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a validated live session and its active user."""
+
+    account: Account
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceContext:
+    settings: Settings
+    clock: Clock
+    hasher: PasswordHasher
+    tokens: TokenCodec
+    sessions: SessionStore
+    session_factory: async_sessionmaker[DbSession]
+    events: SecurityEvents
+    session_cache: TtlCache[str, SessionRecord]
+    account_cache: TtlCache[int, Account]
+
+    def forget_user(self, user_id: int) -> None:
+        """Drop this process's cached view of a user and of all their sessions."""
+        self.account_cache.discard(user_id)
+        self.session_cache.discard_where(lambda session: session.user_id == user_id)
+
+
+def build_context(
+    settings: Settings, storage: Storage, *, clock: Clock, events: SecurityEvents
+) -> ServiceContext:
+    """Wire the services' collaborators from settings."""
+
+    def timestamp() -> float:
+        return clock.now().timestamp()
+
+    return ServiceContext(
+        settings=settings,
+        clock=clock,
+        hasher=PasswordHasher.from_settings(settings),
+        tokens=TokenCodec(
+            signer=HmacSigner(settings.signing_key, settings.JWT_ALGORITHM),
+            issuer=settings.JWT_ISSUER,
+            audience=settings.JWT_AUDIENCE,
+            leeway=timedelta(seconds=settings.JWT_LEEWAY_SECONDS),
+        ),
+        sessions=storage.sessions,
+        session_factory=storage.session_factory,
+        events=events,
+        session_cache=TtlCache(
+            ttl_seconds=settings.SESSION_CACHE_SECONDS,
+            max_entries=LIVENESS_CACHE_ENTRIES,
+            now=timestamp,
+        ),
+        account_cache=TtlCache(
+            ttl_seconds=settings.SESSION_CACHE_SECONDS,
+            max_entries=LIVENESS_CACHE_ENTRIES,
+            now=timestamp,
+        ),
+    )

@@ -1,0 +1,95 @@
+"""The session store interface; the embedded (SQL) and Redis backends both implement it."""
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    id: str
+    user_id: int
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    ip_address: str | None
+    user_agent: str | None
+    browser: str
+    os: str
+    device_type: str
+    refresh_jti: str
+    refresh_issued_at: datetime
+    previous_refresh_jti: str | None = None
+    revoked_at: datetime | None = None
+
+    def is_live(self, now: datetime) -> bool:
+        """Not revoked and not expired."""
+        return self.revoked_at is None and self.expires_at > now
+
+
+class RotationOutcome(enum.Enum):
+    ROTATED = "rotated"
+    GRACE = "grace"
+    REUSED = "reused"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    outcome: RotationOutcome
+    session: SessionRecord | None
+
+
+class SessionStore(Protocol):
+    async def create(self, session: SessionRecord) -> None:
+        """Store a new session."""
+        ...
+
+    async def get(self, session_id: str) -> SessionRecord | None:
+        """The session with this id, live or not."""
+        ...
+
+    async def rotate(
+        self,
+        session_id: str,
+        *,
+        presented_jti: str,
+        new_jti: str,
+        now: datetime,
+        expires_at: datetime,
+        grace: timedelta,
+    ) -> Rotation:
+        """Atomically replace the current refresh jti, or report why not.
+
+        Only one caller presenting the current jti ever wins. Presenting the previous jti within
+        `grace` of the last rotation is GRACE; any other stale jti is REUSED and revokes the
+        session.
+        """
+        ...
+
+    async def touch(self, session_id: str, now: datetime) -> None:
+        """Record activity on a session."""
+        ...
+
+    async def revoke(self, session_id: str, *, user_id: int, now: datetime) -> bool:
+        """Revoke one live session of this user; False when there was none."""
+        ...
+
+    async def revoke_all(
+        self, user_id: int, *, now: datetime, keep_session_id: str | None = None
+    ) -> int:
+        """Revoke every live session of a user except `keep_session_id`; return how many."""
+        ...
+
+    async def list_live(self, user_id: int, now: datetime) -> list[SessionRecord]:
+        """The user's live sessions, newest first."""
+        ...
+
+    async def count_live(self, now: datetime) -> int:
+        """How many live sessions exist in all."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise when the store cannot be reached."""
+        ...
