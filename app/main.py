@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.metrics = metrics
     install_error_handlers(app)
     app.include_router(general_router)
-    app.include_router(api_router, prefix=settings.API_V1_PREFIX)
+    app.include_router(api_router)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if settings.BACKEND_CORS_ORIGINS:
         app.add_middleware(

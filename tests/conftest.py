@@ -1,6 +1,5 @@
 """Fixtures: real apps on real SQLite files, driven over ASGI by httpx."""
 
-import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,12 +13,6 @@ from app.core.clock import OffsetClock
 from app.core.config import Settings
 from app.main import create_app
 from tests.factories import ADMIN_EMAIL, ADMIN_PASSWORD, ADMIN_USERNAME, Api
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
-            item.add_marker(pytest.mark.anyio)
 
 
 @pytest.fixture
@@ -42,7 +35,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "BACKEND_CORS_ORIGINS": ["http://localhost:3000"],
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture

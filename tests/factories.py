@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import jwt
 
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_USERNAME = "admin"
@@ -27,6 +28,11 @@ class Tokens:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.access_token}"}
+
+    @property
+    def session_id(self) -> str:
+        claims = jwt.decode(self.access_token, options={"verify_signature": False})
+        return str(claims["sid"])
 
 
 @dataclass(frozen=True)
@@ -73,9 +79,7 @@ class Api:
         return Tokens(body["access_token"], body["refresh_token"])
 
     async def refresh(self, refresh_token: str) -> httpx.Response:
-        return await self.client.post(
-            "/api/v1/auth/refresh", json={"refresh_token": refresh_token}
-        )
+        return await self.client.post("/api/v1/auth/refresh", json={"refresh_token": refresh_token})
 
     async def me(self, tokens: Tokens | str) -> httpx.Response:
         token = tokens if isinstance(tokens, str) else tokens.access_token

@@ -7,11 +7,12 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession as DbSession
 
+from app.api.v1.prefix import API_V1
 from app.core.errors import NotAuthenticated, PermissionDenied
 from app.services.authentication import authenticate
 from app.services.context import ClientInfo, Principal, ServiceContext
 
-LOGIN_FORM_PATH = "/api/v1/auth/login-form"
+LOGIN_FORM_PATH = f"{API_V1}/auth/login-form"
 
 bearer_token = OAuth2PasswordBearer(tokenUrl=LOGIN_FORM_PATH, auto_error=False)
 

@@ -22,10 +22,6 @@ EXAMPLE_ADMIN_PASSWORDS = frozenset(
 MIN_SECRET_KEY_LENGTH = 32
 
 
-class InsecureSettingsError(ValueError):
-    """Raised when production settings would run the service insecurely."""
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
@@ -33,7 +29,6 @@ class Settings(BaseSettings):
 
     ENVIRONMENT: Literal["development", "test", "production"] = "development"
     PROJECT_NAME: str = "FastAPI Auth Service"
-    API_V1_PREFIX: str = "/api/v1"
 
     HOST: str = "127.0.0.1"
     PORT: int = Field(default=8000, ge=1, le=65535)
@@ -84,7 +79,9 @@ class Settings(BaseSettings):
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
-    @field_validator("ADMIN_EMAIL", "ADMIN_USERNAME", "ADMIN_PASSWORD", "METRICS_TOKEN", mode="before")
+    @field_validator(
+        "ADMIN_EMAIL", "ADMIN_USERNAME", "ADMIN_PASSWORD", "METRICS_TOKEN", mode="before"
+    )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
@@ -95,7 +92,7 @@ class Settings(BaseSettings):
     def _check_secrets(self) -> "Settings":
         problems = self.security_problems()
         if problems and self.ENVIRONMENT == "production":
-            raise InsecureSettingsError("; ".join(problems))
+            raise ValueError("refusing to start in production: " + "; ".join(problems))
         for problem in problems:
             warnings.warn(f"insecure setting (allowed outside production): {problem}", stacklevel=2)
         return self

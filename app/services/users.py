@@ -56,12 +56,13 @@ async def update_profile(
         ctx, users, user, email=changes.email, username=changes.username, password=changes.password
     )
     user.updated_at = ctx.clock.now()
-    await users.save()
     if password_changed:
+        # Before the flush: the embedded store shares SQLite, which allows one writer at a time.
         revoked = await ctx.sessions.revoke_all(
             user.id, now=ctx.clock.now(), keep_session_id=principal.session_id
         )
         ctx.events.emit(SecurityEvent.PASSWORD_CHANGED, user_id=user.id, sessions_revoked=revoked)
+    await users.save()
     ctx.forget_user(user.id)
     return to_account(user)
 
@@ -107,9 +108,10 @@ async def admin_update_user(
     if changes.is_admin is not None:
         user.is_admin = changes.is_admin
     user.updated_at = ctx.clock.now()
-    await users.save()
     if deactivated or password_changed:
+        # Before the flush, for the same single-writer reason as in update_profile.
         await ctx.sessions.revoke_all(user.id, now=ctx.clock.now())
+    await users.save()
     ctx.forget_user(user.id)
     ctx.events.emit(
         SecurityEvent.ADMIN_CHANGED_USER,

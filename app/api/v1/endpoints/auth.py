@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, status
 
 from app.api.deps import Client, ContextDep, CurrentPrincipal, DbDep
+from app.api.v1.prefix import API_V1
 from app.schemas.auth import (
     LoginForm,
     LoginRequest,
@@ -16,7 +17,7 @@ from app.schemas.user import UserCreate, UserRead
 from app.services import auth
 from app.services.auth import TokenPair
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix=f"{API_V1}/auth", tags=["auth"])
 
 
 def _tokens(pair: TokenPair) -> TokenResponse:

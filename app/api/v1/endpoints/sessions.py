@@ -5,10 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, status
 
 from app.api.deps import ContextDep, CurrentPrincipal
+from app.api.v1.prefix import API_V1
 from app.schemas.session import DeviceRead, SessionRead
 from app.services import sessions
 
-router = APIRouter(prefix="/sessions", tags=["sessions"])
+router = APIRouter(prefix=f"{API_V1}/sessions", tags=["sessions"])
 
 
 @router.get("/")

@@ -5,11 +5,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from app.api.deps import ContextDep, CurrentAdmin, CurrentPrincipal, DbDep
+from app.api.v1.prefix import API_V1
 from app.schemas.user import AdminUserUpdate, ProfileUpdate, UserPage, UserRead
 from app.services import users
 from app.storage.users import UserFilter
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix=f"{API_V1}/users", tags=["users"])
 
 
 @router.get("/me")

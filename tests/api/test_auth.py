@@ -1,0 +1,321 @@
+"""Registration, sign-in, refresh rotation and sign-out through the real app."""
+
+import anyio
+import jwt
+from fastapi import FastAPI
+
+from app.core.clock import OffsetClock
+from app.core.config import Settings
+from tests.factories import DEFAULT_PASSWORD, Api
+
+REFRESH = "/api/v1/auth/refresh"
+
+
+async def test_register_returns_the_user_without_secrets(api: Api) -> None:
+    response = await api.register(email="New.Person@Example.COM", username="newperson")
+    assert response.status_code == 201
+    body = response.json()
+    assert body["email"] == "new.person@example.com"
+    assert body["username"] == "newperson"
+    assert body["is_active"] is True
+    assert body["is_admin"] is False
+    assert set(body) == {
+        "id",
+        "email",
+        "username",
+        "is_active",
+        "is_admin",
+        "created_at",
+        "updated_at",
+    }
+
+
+async def test_seed_register_example_works_and_ignores_privilege_fields(api: Api) -> None:
+    response = await api.client.post(
+        "/api/v1/auth/register",
+        json={
+            "email": "user@example.com",
+            "username": "testuser",
+            "password": "securepassword123",
+            "is_active": False,
+            "is_admin": True,
+        },
+    )
+    assert response.status_code == 201
+    assert response.json()["is_admin"] is False
+    assert response.json()["is_active"] is True
+
+
+async def test_email_is_unique_case_insensitively(api: Api) -> None:
+    assert (await api.register(email="dup@example.com")).status_code == 201
+    response = await api.register(email="DUP@example.com")
+    assert response.status_code == 409
+    assert response.json()["code"] == "email_taken"
+
+
+async def test_username_is_unique_case_insensitively(api: Api) -> None:
+    assert (await api.register(username="Alice")).status_code == 201
+    response = await api.register(username="alice")
+    assert response.status_code == 409
+    assert response.json()["code"] == "username_taken"
+
+
+async def test_concurrent_duplicate_registrations_yield_one_account(api: Api) -> None:
+    statuses: list[int] = []
+
+    async def attempt() -> None:
+        response = await api.register(email="race@example.com", username="racer")
+        statuses.append(response.status_code)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(5):
+            group.start_soon(attempt)
+    assert sorted(statuses) == [201, 409, 409, 409, 409]
+
+
+async def test_password_policy(api: Api) -> None:
+    too_short = await api.register(password="short")
+    assert too_short.status_code == 422
+    assert too_short.json()["code"] == "password_rejected"
+    too_long = await api.register(password="x" * 257)
+    assert too_long.status_code == 422
+    same_as_username = await api.register(username="samename", password="samename")
+    assert same_as_username.status_code == 422
+    blank = await api.register(password=" " * 12)
+    assert blank.status_code == 422
+
+
+async def test_long_passwords_in_any_script_are_accepted_whole(api: Api) -> None:
+    password = "密码安全🔐" * 16
+    user = await api.new_user(password=password)
+    assert (await api.login(user.email, password)).status_code == 200
+    truncated = password[:-1]
+    assert (await api.login(user.email, truncated)).status_code == 401
+
+
+async def test_login_returns_exactly_the_seed_token_shape(api: Api) -> None:
+    user = await api.new_user()
+    response = await api.login(user.email, user.password)
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"access_token", "refresh_token", "token_type"}
+    assert body["token_type"] == "bearer"
+
+
+async def test_login_email_is_case_insensitive(api: Api) -> None:
+    user = await api.new_user()
+    assert (await api.login(user.email.upper(), user.password)).status_code == 200
+
+
+async def test_tokens_carry_the_designed_claims(api: Api, settings: Settings) -> None:
+    user = await api.new_user()
+    for token, kind in (
+        (user.tokens.access_token, "access"),
+        (user.tokens.refresh_token, "refresh"),
+    ):
+        claims = jwt.decode(
+            token,
+            settings.signing_key,
+            algorithms=["HS256"],
+            audience=settings.JWT_AUDIENCE,
+            issuer=settings.JWT_ISSUER,
+        )
+        assert set(claims) == {"sub", "sid", "jti", "typ", "iat", "exp", "iss", "aud"}
+        assert claims["typ"] == kind
+        assert claims["sub"] == str(user.id)
+    assert jwt.get_unverified_header(user.tokens.access_token)["alg"] == "HS256"
+
+
+async def test_access_token_lifetime_follows_settings(api: Api, settings: Settings) -> None:
+    user = await api.new_user()
+    claims = jwt.decode(user.tokens.access_token, options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == settings.ACCESS_TOKEN_EXPIRE_MINUTES * 60
+    refresh = jwt.decode(user.tokens.refresh_token, options={"verify_signature": False})
+    assert refresh["exp"] - refresh["iat"] == settings.REFRESH_TOKEN_EXPIRE_DAYS * 86400
+
+
+async def test_wrong_password_unknown_email_and_inactive_account_look_the_same(
+    api: Api,
+) -> None:
+    user = await api.new_user()
+    admin = await api.admin()
+    inactive = await api.new_user()
+    await api.client.put(
+        f"/api/v1/users/{inactive.id}", json={"is_active": False}, headers=admin.headers
+    )
+    answers = [
+        await api.login(user.email, "wrong password here"),
+        await api.login("nobody@example.com", "wrong password here"),
+        await api.login(inactive.email, inactive.password),
+    ]
+    assert {response.status_code for response in answers} == {401}
+    assert len({response.text for response in answers}) == 1
+    assert answers[0].json()["code"] == "invalid_credentials"
+    assert answers[0].headers["www-authenticate"] == "Bearer"
+
+
+async def test_form_login_accepts_the_oauth2_password_grant(api: Api) -> None:
+    user = await api.new_user()
+    response = await api.client.post(
+        "/api/v1/auth/login-form",
+        data={
+            "grant_type": "password",
+            "username": user.email,
+            "password": user.password,
+            "scope": "",
+            "client_id": "swagger",
+        },
+    )
+    assert response.status_code == 200
+    tokens = response.json()
+    assert tokens["token_type"] == "bearer"
+    assert (await api.me(tokens["access_token"])).status_code == 200
+
+
+async def test_form_login_rejects_other_grant_types_and_bad_passwords(api: Api) -> None:
+    user = await api.new_user()
+    other_grant = await api.client.post(
+        "/api/v1/auth/login-form",
+        data={
+            "grant_type": "client_credentials",
+            "username": user.email,
+            "password": user.password,
+        },
+    )
+    assert other_grant.status_code == 422
+    wrong = await api.client.post(
+        "/api/v1/auth/login-form", data={"username": user.email, "password": "not it at all"}
+    )
+    assert wrong.status_code == 401
+
+
+async def test_openapi_password_flow_points_at_the_form_login(app: FastAPI) -> None:
+    schemes = app.openapi()["components"]["securitySchemes"]
+    flows = [scheme["flows"] for scheme in schemes.values() if scheme["type"] == "oauth2"]
+    assert flows
+    assert flows[0]["password"]["tokenUrl"] == "/api/v1/auth/login-form"
+
+
+async def test_refresh_rotates_and_the_old_refresh_token_dies(
+    api: Api, clock: OffsetClock, settings: Settings
+) -> None:
+    user = await api.new_user()
+    first = await api.refresh(user.tokens.refresh_token)
+    assert first.status_code == 200
+    rotated = first.json()
+    assert rotated["refresh_token"] != user.tokens.refresh_token
+    assert (await api.me(rotated["access_token"])).status_code == 200
+    clock.advance(settings.REFRESH_REUSE_GRACE_SECONDS + 1)
+    replay = await api.refresh(user.tokens.refresh_token)
+    assert replay.status_code == 401
+    assert replay.json()["code"] == "refresh_token_reused"
+
+
+async def test_refresh_reuse_revokes_the_whole_session(
+    api: Api, clock: OffsetClock, settings: Settings
+) -> None:
+    user = await api.new_user()
+    stolen = user.tokens.refresh_token
+    legit = (await api.refresh(stolen)).json()
+    clock.advance(settings.REFRESH_REUSE_GRACE_SECONDS + 1)
+    assert (await api.refresh(stolen)).status_code == 401
+    clock.advance(settings.SESSION_CACHE_SECONDS)
+    assert (await api.me(legit["access_token"])).status_code == 401
+    after = await api.refresh(legit["refresh_token"])
+    assert after.status_code == 401
+    assert after.json()["code"] == "session_revoked"
+
+
+async def test_reuse_inside_the_grace_window_returns_the_same_child(api: Api) -> None:
+    user = await api.new_user()
+    first = (await api.refresh(user.tokens.refresh_token)).json()
+    second = await api.refresh(user.tokens.refresh_token)
+    assert second.status_code == 200
+    assert second.json()["refresh_token"] == first["refresh_token"]
+    assert (await api.refresh(first["refresh_token"])).status_code == 200
+
+
+async def test_concurrent_refreshes_of_one_token_yield_one_child(api: Api) -> None:
+    user = await api.new_user()
+    children: list[str] = []
+
+    async def attempt() -> None:
+        response = await api.refresh(user.tokens.refresh_token)
+        assert response.status_code == 200
+        children.append(response.json()["refresh_token"])
+
+    async with anyio.create_task_group() as group:
+        for _ in range(4):
+            group.start_soon(attempt)
+    assert len(set(children)) == 1
+
+
+async def test_refresh_token_expires_with_its_session(
+    api: Api, clock: OffsetClock, settings: Settings
+) -> None:
+    user = await api.new_user()
+    clock.advance(settings.REFRESH_TOKEN_EXPIRE_DAYS * 86400 + settings.JWT_LEEWAY_SECONDS + 1)
+    response = await api.refresh(user.tokens.refresh_token)
+    assert response.status_code == 401
+
+
+async def test_access_token_expires(api: Api, clock: OffsetClock, settings: Settings) -> None:
+    user = await api.new_user()
+    clock.advance(settings.ACCESS_TOKEN_EXPIRE_MINUTES * 60 + settings.JWT_LEEWAY_SECONDS + 1)
+    response = await api.me(user.tokens)
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_token"
+    assert (await api.refresh(user.tokens.refresh_token)).status_code == 200
+
+
+async def test_refresh_is_refused_for_a_deactivated_user(api: Api) -> None:
+    user = await api.new_user()
+    admin = await api.admin()
+    await api.client.put(
+        f"/api/v1/users/{user.id}", json={"is_active": False}, headers=admin.headers
+    )
+    assert (await api.refresh(user.tokens.refresh_token)).status_code == 401
+
+
+async def test_logout_ends_the_session_and_its_refresh_token(api: Api) -> None:
+    user = await api.new_user()
+    response = await api.client.post(
+        "/api/v1/auth/logout",
+        headers=user.headers,
+        json={"refresh_token": user.tokens.refresh_token},
+    )
+    assert response.status_code == 204
+    assert (await api.me(user.tokens)).status_code == 401
+    assert (await api.refresh(user.tokens.refresh_token)).status_code == 401
+
+
+async def test_logout_without_a_body_and_logout_of_another_device(api: Api) -> None:
+    user = await api.new_user()
+    laptop = await api.tokens(user.email, DEFAULT_PASSWORD)
+    response = await api.client.post(
+        "/api/v1/auth/logout", headers=user.headers, json={"refresh_token": laptop.refresh_token}
+    )
+    assert response.status_code == 204
+    assert (await api.me(laptop)).status_code == 401
+    phone = await api.tokens(user.email, DEFAULT_PASSWORD)
+    assert (await api.client.post("/api/v1/auth/logout", headers=phone.headers)).status_code == 204
+    assert (await api.me(phone)).status_code == 401
+
+
+async def test_logout_cannot_end_another_users_session(api: Api) -> None:
+    alice = await api.new_user()
+    mallory = await api.new_user()
+    response = await api.client.post(
+        "/api/v1/auth/logout",
+        headers=mallory.headers,
+        json={"refresh_token": alice.tokens.refresh_token},
+    )
+    assert response.status_code == 204
+    assert (await api.me(alice.tokens)).status_code == 200
+
+
+async def test_logout_requires_authentication(api: Api) -> None:
+    response = await api.client.post("/api/v1/auth/logout")
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
+    assert response.headers["www-authenticate"] == "Bearer"

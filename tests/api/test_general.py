@@ -1,0 +1,136 @@
+"""Service info, health, metrics and CORS."""
+
+import threading
+from pathlib import Path
+
+import anyio
+from fastapi import FastAPI
+
+from app.core.config import Settings
+from tests.conftest import make_settings, serve
+from tests.factories import Api
+
+
+async def test_root_describes_the_service(api: Api) -> None:
+    response = await api.client.get("/")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["docs"] == "/docs"
+    assert body["openapi"] == "/openapi.json"
+    assert body["version"]
+
+
+async def test_docs_and_openapi_are_served(api: Api) -> None:
+    assert (await api.client.get("/docs")).status_code == 200
+    spec = (await api.client.get("/openapi.json")).json()
+    for path in (
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/auth/login-form",
+        "/api/v1/auth/refresh",
+        "/api/v1/auth/logout",
+        "/api/v1/users/me",
+        "/api/v1/users/",
+        "/api/v1/users/{user_id}",
+        "/api/v1/sessions/",
+        "/api/v1/sessions/{session_id}",
+        "/health",
+        "/metrics",
+    ):
+        assert path in spec["paths"], path
+
+
+async def test_health_reports_the_database(api: Api) -> None:
+    response = await api.client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+
+async def test_health_is_503_when_the_database_is_unusable(tmp_path: Path) -> None:
+    database = tmp_path / "auth.db"
+    async with serve(make_settings(f"sqlite:///{database}")) as (app, api):
+        await app.state.services.session_factory.kw["bind"].dispose()
+        database.unlink()
+        database.mkdir()
+        response = await api.client.get("/health")
+        assert response.status_code == 503
+        assert response.json()["database"] == "down"
+    await _wait_for_sqlite_threads()
+
+
+async def _wait_for_sqlite_threads() -> None:
+    # aiosqlite stops the thread of a failed connection asynchronously; let it finish before
+    # this test's event loop closes, or it reports into the next test.
+    for _ in range(200):
+        if not any("_connection_worker_thread" in thread.name for thread in threading.enumerate()):
+            return
+        await anyio.sleep(0.01)
+
+
+async def test_metrics_are_for_admins(api: Api) -> None:
+    assert (await api.client.get("/metrics")).status_code == 401
+    user = await api.new_user()
+    assert (await api.client.get("/metrics", headers=user.headers)).status_code == 403
+    admin = await api.admin()
+    await api.login(user.email, "wrong password entirely")
+    await api.refresh(user.tokens.refresh_token)
+    response = await api.client.get("/metrics", headers=admin.headers)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'auth_logins_total{outcome="success"} 2.0' in text
+    assert 'auth_logins_total{outcome="failure"} 1.0' in text
+    assert "auth_registrations_total 1.0" in text
+    assert 'auth_refreshes_total{outcome="success"} 1.0' in text
+    assert "auth_active_sessions 2.0" in text
+    assert 'http_requests_total{method="POST",route="/api/v1/auth/login",status="401"} 1.0' in text
+    assert 'route="/api/v1/users/me"' not in text or "user_id" not in text
+    assert "http_request_duration_seconds_bucket" in text
+
+
+async def test_metrics_route_labels_are_templates_not_raw_paths(api: Api) -> None:
+    admin = await api.admin()
+    await api.client.put("/api/v1/users/424242", json={}, headers=admin.headers)
+    await api.client.get("/no/such/path/123")
+    text = (await api.client.get("/metrics", headers=admin.headers)).text
+    assert 'route="/api/v1/users/{user_id}"' in text
+    assert "424242" not in text
+    assert 'route="unmatched"' in text
+    assert "/no/such/path" not in text
+
+
+async def test_metrics_token_grants_read_access(database_url: str) -> None:
+    settings = make_settings(database_url, METRICS_TOKEN="scrape-token-" + "m" * 30)
+    async with serve(settings) as (_, api):
+        ok = await api.client.get(
+            "/metrics", headers={"Authorization": f"Bearer scrape-token-{'m' * 30}"}
+        )
+        assert ok.status_code == 200
+        wrong = await api.client.get("/metrics", headers={"Authorization": "Bearer scrape-nope"})
+        assert wrong.status_code == 401
+
+
+async def test_cors_allows_configured_origins_only(api: Api, settings: Settings) -> None:
+    allowed = settings.BACKEND_CORS_ORIGINS[0]
+    preflight = await api.client.options(
+        "/api/v1/auth/login",
+        headers={"Origin": allowed, "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == allowed
+    evil = await api.client.options(
+        "/api/v1/auth/login",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert "access-control-allow-origin" not in evil.headers
+    simple = await api.client.get("/", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in simple.headers
+
+
+async def test_unknown_routes_and_methods_use_the_error_body(api: Api, app: FastAPI) -> None:
+    missing = await api.client.get("/api/v1/nothing-here")
+    assert missing.status_code == 404
+    assert missing.json() == {"code": "not_found", "detail": "Not Found"}
+    wrong_method = await api.client.delete("/api/v1/auth/login")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["code"] == "method_not_allowed"

@@ -1,0 +1,231 @@
+"""The caller's profile and the admin's user management."""
+
+from app.core.clock import OffsetClock
+from app.core.config import Settings
+from tests.factories import ADMIN_EMAIL, DEFAULT_PASSWORD, Api, UserHandle
+
+ME = "/api/v1/users/me"
+
+
+async def _put_me(api: Api, user: UserHandle, **body: object) -> tuple[int, dict[str, object]]:
+    response = await api.client.put(ME, json=body, headers=user.headers)
+    return response.status_code, response.json()
+
+
+async def test_me_requires_a_token(api: Api) -> None:
+    response = await api.client.get(ME)
+    assert response.status_code == 401
+    assert response.json() == {"code": "not_authenticated", "detail": "Authentication required."}
+
+
+async def test_change_username(api: Api) -> None:
+    user = await api.new_user()
+    status, body = await _put_me(api, user, username="renamed")
+    assert status == 200
+    assert body["username"] == "renamed"
+    assert (await api.me(user.tokens)).json()["username"] == "renamed"
+
+
+async def test_change_username_to_a_taken_one(api: Api) -> None:
+    first = await api.new_user()
+    second = await api.new_user()
+    status, body = await _put_me(api, second, username=first.username.upper())
+    assert status == 409
+    assert body["code"] == "username_taken"
+
+
+async def test_email_change_needs_the_current_password(api: Api) -> None:
+    user = await api.new_user()
+    status, body = await _put_me(api, user, email="moved@example.com")
+    assert status == 400
+    assert body["code"] == "current_password_invalid"
+    status, body = await _put_me(
+        api, user, email="Moved@Example.com", current_password=DEFAULT_PASSWORD
+    )
+    assert status == 200
+    assert body["email"] == "moved@example.com"
+    assert (await api.login("moved@example.com", DEFAULT_PASSWORD)).status_code == 200
+
+
+async def test_email_change_to_a_taken_email(api: Api) -> None:
+    first = await api.new_user()
+    second = await api.new_user()
+    status, body = await _put_me(api, second, email=first.email, current_password=DEFAULT_PASSWORD)
+    assert status == 409
+    assert body["code"] == "email_taken"
+
+
+async def test_password_change_needs_the_right_current_password(api: Api) -> None:
+    user = await api.new_user()
+    status, _ = await _put_me(api, user, password="a brand new password")
+    assert status == 400
+    status, _ = await _put_me(
+        api, user, password="a brand new password", current_password="not my password"
+    )
+    assert status == 400
+    assert (await api.login(user.email, DEFAULT_PASSWORD)).status_code == 200
+
+
+async def test_password_change_ends_other_sessions_but_keeps_this_one(
+    api: Api, clock: OffsetClock, settings: Settings
+) -> None:
+    user = await api.new_user()
+    other_device = await api.tokens(user.email, DEFAULT_PASSWORD)
+    status, _ = await _put_me(
+        api, user, password="a brand new password", current_password=DEFAULT_PASSWORD
+    )
+    assert status == 200
+    clock.advance(settings.SESSION_CACHE_SECONDS)
+    assert (await api.me(user.tokens)).status_code == 200
+    assert (await api.me(other_device)).status_code == 401
+    assert (await api.refresh(other_device.refresh_token)).status_code == 401
+    assert (await api.login(user.email, DEFAULT_PASSWORD)).status_code == 401
+    assert (await api.login(user.email, "a brand new password")).status_code == 200
+
+
+async def test_new_password_must_meet_the_policy(api: Api) -> None:
+    user = await api.new_user()
+    status, body = await _put_me(api, user, password="short", current_password=DEFAULT_PASSWORD)
+    assert status == 422
+    assert body["code"] == "password_rejected"
+
+
+async def test_users_cannot_grant_themselves_privileges(api: Api) -> None:
+    user = await api.new_user()
+    for field, value in (("is_admin", True), ("is_active", False), ("id", 1)):
+        status, body = await _put_me(api, user, **{field: value})
+        assert status == 422, field
+        assert body["code"] == "validation_error"
+    assert (await api.me(user.tokens)).json()["is_admin"] is False
+
+
+async def test_admin_lists_users_with_pagination_search_and_filters(api: Api) -> None:
+    admin = await api.admin()
+    alice = await api.new_user(username="alice_search", email="alice@corp.example.com")
+    await api.new_user(username="bob_search", email="bob@corp.example.com")
+    page = await api.client.get("/api/v1/users/?limit=2&offset=0", headers=admin.headers)
+    assert page.status_code == 200
+    body = page.json()
+    assert body["total"] == 3
+    assert body["limit"] == 2
+    assert len(body["items"]) == 2
+    rest = await api.client.get("/api/v1/users/?limit=2&offset=2", headers=admin.headers)
+    assert len(rest.json()["items"]) == 1
+    found = await api.client.get("/api/v1/users/?search=ALICE", headers=admin.headers)
+    assert [item["id"] for item in found.json()["items"]] == [alice.id]
+    admins = await api.client.get("/api/v1/users/?is_admin=true", headers=admin.headers)
+    assert [item["email"] for item in admins.json()["items"]] == [ADMIN_EMAIL]
+    wildcard = await api.client.get("/api/v1/users/?search=_", headers=admin.headers)
+    assert {item["username"] for item in wildcard.json()["items"]} == {
+        "alice_search",
+        "bob_search",
+    }
+
+
+async def test_admin_filters_by_active_flag(api: Api) -> None:
+    admin = await api.admin()
+    user = await api.new_user()
+    await api.client.put(
+        f"/api/v1/users/{user.id}", json={"is_active": False}, headers=admin.headers
+    )
+    inactive = await api.client.get("/api/v1/users/?is_active=false", headers=admin.headers)
+    assert [item["id"] for item in inactive.json()["items"]] == [user.id]
+
+
+async def test_ordinary_users_get_403_on_admin_routes(api: Api) -> None:
+    user = await api.new_user()
+    listing = await api.client.get("/api/v1/users/", headers=user.headers)
+    assert listing.status_code == 403
+    assert listing.json()["code"] == "forbidden"
+    update = await api.client.put(
+        f"/api/v1/users/{user.id}", json={"is_admin": True}, headers=user.headers
+    )
+    assert update.status_code == 403
+    assert (await api.me(user.tokens)).json()["is_admin"] is False
+
+
+async def test_admin_promotes_and_the_change_shows_within_a_second(
+    api: Api, clock: OffsetClock, settings: Settings
+) -> None:
+    admin = await api.admin()
+    user = await api.new_user()
+    response = await api.client.put(
+        f"/api/v1/users/{user.id}", json={"is_admin": True}, headers=admin.headers
+    )
+    assert response.status_code == 200
+    assert response.json()["is_admin"] is True
+    clock.advance(settings.SESSION_CACHE_SECONDS)
+    assert (await api.client.get("/api/v1/users/", headers=user.headers)).status_code == 200
+
+
+async def test_deactivation_ends_every_session(
+    api: Api, clock: OffsetClock, settings: Settings
+) -> None:
+    admin = await api.admin()
+    user = await api.new_user()
+    response = await api.client.put(
+        f"/api/v1/users/{user.id}", json={"is_active": False}, headers=admin.headers
+    )
+    assert response.status_code == 200
+    clock.advance(settings.SESSION_CACHE_SECONDS)
+    assert (await api.me(user.tokens)).status_code == 401
+    assert (await api.refresh(user.tokens.refresh_token)).status_code == 401
+    assert (await api.login(user.email, user.password)).status_code == 401
+    await api.client.put(
+        f"/api/v1/users/{user.id}", json={"is_active": True}, headers=admin.headers
+    )
+    assert (await api.me(user.tokens)).status_code == 401
+    assert (await api.login(user.email, user.password)).status_code == 200
+
+
+async def test_admin_password_reset_ends_sessions(api: Api) -> None:
+    admin = await api.admin()
+    user = await api.new_user()
+    response = await api.client.put(
+        f"/api/v1/users/{user.id}", json={"password": "reset by the admin"}, headers=admin.headers
+    )
+    assert response.status_code == 200
+    assert (await api.refresh(user.tokens.refresh_token)).status_code == 401
+    assert (await api.login(user.email, "reset by the admin")).status_code == 200
+
+
+async def test_the_last_admin_cannot_demote_or_deactivate_themselves(api: Api) -> None:
+    admin = await api.admin()
+    for change in ({"is_admin": False}, {"is_active": False}):
+        response = await api.client.put(
+            f"/api/v1/users/{admin.id}", json=change, headers=admin.headers
+        )
+        assert response.status_code == 409
+        assert response.json()["code"] == "last_admin"
+    assert (await api.me(admin.tokens)).json()["is_admin"] is True
+
+
+async def test_an_admin_can_step_down_when_another_admin_exists(api: Api) -> None:
+    admin = await api.admin()
+    deputy = await api.new_user()
+    await api.client.put(
+        f"/api/v1/users/{deputy.id}", json={"is_admin": True}, headers=admin.headers
+    )
+    response = await api.client.put(
+        f"/api/v1/users/{admin.id}", json={"is_admin": False}, headers=admin.headers
+    )
+    assert response.status_code == 200
+    assert response.json()["is_admin"] is False
+
+
+async def test_admin_update_of_a_missing_user(api: Api) -> None:
+    admin = await api.admin()
+    response = await api.client.put(
+        "/api/v1/users/999999", json={"is_active": False}, headers=admin.headers
+    )
+    assert response.status_code == 404
+    assert response.json()["code"] == "user_not_found"
+
+
+async def test_admin_update_rejects_a_taken_email(api: Api) -> None:
+    admin = await api.admin()
+    user = await api.new_user()
+    response = await api.client.put(
+        f"/api/v1/users/{user.id}", json={"email": ADMIN_EMAIL}, headers=admin.headers
+    )
+    assert response.status_code == 409

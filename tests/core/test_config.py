@@ -1,0 +1,85 @@
+"""Settings: the seed's names and forms, and refusal of unsafe production settings."""
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from app.core.config import Settings
+from app.db.engine import async_database_url
+
+STRONG_KEY = "s" * 48
+
+
+def _settings(**values: Any) -> Settings:
+    return Settings(_env_file=None, **values)
+
+
+def test_seed_defaults() -> None:
+    with pytest.warns(UserWarning, match="SECRET_KEY is not set"):
+        settings = _settings()
+    assert settings.DATABASE_URL == "sqlite:///./data/auth.db"
+    assert settings.ACCESS_TOKEN_EXPIRE_MINUTES == 30
+    assert settings.REFRESH_TOKEN_EXPIRE_DAYS == 7
+    assert settings.HOST == "127.0.0.1"
+    assert settings.PORT == 8000
+    assert len(settings.signing_key) >= 32
+
+
+def test_cors_origins_accept_the_seed_json_array(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BACKEND_CORS_ORIGINS", '["http://localhost:3000","https://app.example"]')
+    settings = _settings(SECRET_KEY=STRONG_KEY)
+    assert settings.BACKEND_CORS_ORIGINS == ["http://localhost:3000", "https://app.example"]
+    monkeypatch.setenv("BACKEND_CORS_ORIGINS", "http://a.example, http://b.example")
+    assert _settings(SECRET_KEY=STRONG_KEY).BACKEND_CORS_ORIGINS == [
+        "http://a.example",
+        "http://b.example",
+    ]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"SECRET_KEY": "too-short"},
+        {"SECRET_KEY": "your-super-secret-key-change-this-in-production-minimum-32-characters"},
+        {"SECRET_KEY": STRONG_KEY, "ADMIN_PASSWORD": "your-secure-password"},
+        {"SECRET_KEY": STRONG_KEY, "ADMIN_PASSWORD": "short"},
+        {"SECRET_KEY": STRONG_KEY, "BACKEND_CORS_ORIGINS": ["*"]},
+    ],
+)
+def test_production_refuses_weak_or_example_settings(values: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match="refusing to start in production"):
+        _settings(ENVIRONMENT="production", **values)
+
+
+def test_production_accepts_strong_settings() -> None:
+    settings = _settings(
+        ENVIRONMENT="production", SECRET_KEY=STRONG_KEY, ADMIN_PASSWORD="a long admin password"
+    )
+    assert settings.security_problems() == []
+
+
+def test_development_warns_instead_of_refusing() -> None:
+    with pytest.warns(UserWarning, match="example value"):
+        _settings(SECRET_KEY="too-short")
+
+
+def test_blank_optional_settings_mean_unset() -> None:
+    settings = _settings(SECRET_KEY=STRONG_KEY, ADMIN_EMAIL="", METRICS_TOKEN="")
+    assert settings.ADMIN_EMAIL is None
+    assert settings.METRICS_TOKEN is None
+    assert settings.admin_credentials is None
+
+
+@pytest.mark.parametrize(
+    ("url", "driver"),
+    [
+        ("sqlite:///./data/auth.db", "sqlite+aiosqlite"),
+        ("postgresql://u:p@localhost/db", "postgresql+asyncpg"),
+        ("postgres://u:p@localhost/db", "postgresql+asyncpg"),
+        ("postgresql+asyncpg://u:p@localhost/db", "postgresql+asyncpg"),
+    ],
+)
+def test_plain_database_schemes_map_to_async_drivers(url: str, driver: str) -> None:
+    assert async_database_url(url).drivername == driver

@@ -1,0 +1,127 @@
+"""Start-up: migrations and the default admin, including several workers starting at once."""
+
+from pathlib import Path
+
+import anyio
+import bcrypt
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+
+from app.core.clock import SystemClock
+from app.core.config import Settings
+from app.core.passwords import PasswordHasher
+from app.db.base import Base
+from app.models import User
+from app.services.startup import prepare_database, prepare_from_settings
+from app.storage.factory import Storage, build_storage
+from tests.conftest import make_settings, serve
+from tests.factories import ADMIN_EMAIL, ADMIN_PASSWORD
+
+
+async def _users(settings: Settings) -> list[User]:
+    storage = build_storage(settings)
+    try:
+        async with storage.session_factory() as db:
+            return list(await db.scalars(select(User)))
+    finally:
+        await storage.close()
+
+
+# SQLite cannot reflect the expression index on lower(username); it is checked by name instead.
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based")
+async def test_migrations_create_exactly_the_models_schema(settings: Settings) -> None:
+    await prepare_from_settings(settings)
+    storage = build_storage(settings)
+
+    def differences(connection: Connection) -> list[object]:
+        return list(compare_metadata(MigrationContext.configure(connection), Base.metadata))
+
+    try:
+        async with storage.engine.connect() as connection:
+            assert await connection.run_sync(differences) == []
+            indexes = await connection.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE name = 'uq_users_username_lower'"
+            )
+            assert "lower(username)" in str(indexes.scalar_one())
+    finally:
+        await storage.close()
+
+
+async def test_the_data_folder_is_created_on_demand(tmp_path: Path) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path}/nested/data/auth.db")
+    await prepare_from_settings(settings)
+    assert (tmp_path / "nested" / "data" / "auth.db").exists()
+
+
+async def test_default_admin_is_created_once(settings: Settings) -> None:
+    await prepare_from_settings(settings)
+    await prepare_from_settings(settings)
+    users = await _users(settings)
+    assert [(user.email, user.is_admin, user.is_active) for user in users] == [
+        (ADMIN_EMAIL, True, True)
+    ]
+
+
+async def test_workers_starting_together_create_one_admin(settings: Settings) -> None:
+    hasher = PasswordHasher.from_settings(settings)
+    storages = [build_storage(settings) for _ in range(4)]
+    try:
+        async with anyio.create_task_group() as group:
+            for storage in storages:
+                group.start_soon(_prepare, storage, settings, hasher)
+    finally:
+        for storage in storages:
+            await storage.close()
+    assert len([user for user in await _users(settings) if user.is_admin]) == 1
+
+
+async def _prepare(storage: Storage, settings: Settings, hasher: PasswordHasher) -> None:
+    await prepare_database(storage, settings=settings, hasher=hasher, clock=SystemClock())
+
+
+async def test_a_changed_admin_password_is_never_overwritten(settings: Settings) -> None:
+    async with serve(settings) as (_, api):
+        admin = await api.admin()
+        response = await api.client.put(
+            "/api/v1/users/me",
+            json={"password": "changed after start-up", "current_password": ADMIN_PASSWORD},
+            headers=admin.headers,
+        )
+        assert response.status_code == 200
+    async with serve(settings) as (_, api):
+        assert (await api.login(ADMIN_EMAIL, ADMIN_PASSWORD)).status_code == 401
+        assert (await api.login(ADMIN_EMAIL, "changed after start-up")).status_code == 200
+
+
+async def test_no_admin_without_complete_credentials(database_url: str) -> None:
+    settings = make_settings(database_url, ADMIN_PASSWORD="")
+    await prepare_from_settings(settings)
+    assert await _users(settings) == []
+
+
+async def test_a_legacy_bcrypt_hash_is_upgraded_at_login(settings: Settings) -> None:
+    async with serve(settings) as (app, api):
+        user = await api.new_user()
+        legacy = bcrypt.hashpw(b"imported from the old system", bcrypt.gensalt(4)).decode()
+        async with app.state.services.session_factory.begin() as db:
+            await db.execute(update(User).where(User.id == user.id).values(hashed_password=legacy))
+        assert (await api.login(user.email, "imported from the old system")).status_code == 200
+        stored = {u.id: u.hashed_password for u in await _users(settings)}[user.id]
+        assert stored.startswith("$argon2id$")
+        assert (await api.login(user.email, "imported from the old system")).status_code == 200
+
+
+async def test_bcrypt_scheme_end_to_end(database_url: str) -> None:
+    settings = make_settings(database_url, PASSWORD_HASH_SCHEME="bcrypt")
+    async with serve(settings) as (_, api):
+        password = "пароль-" * 12
+        user = await api.new_user(password=password)
+        assert (await api.login(user.email, password)).status_code == 200
+        assert (await api.login(user.email, password[:72])).status_code == 401
+    stored = {u.email: u.hashed_password for u in await _users(settings)}
+    assert stored[user.email].startswith("$bcrypt-sha256$")
+    assert stored[ADMIN_EMAIL].startswith("$bcrypt-sha256$")
