@@ -10,9 +10,17 @@ from app import __version__
 from app.api.errors import install_error_handlers
 from app.api.general import router as general_router
 from app.api.metrics import Metrics, MetricsMiddleware
+from app.api.middleware import (
+    BodyLimitMiddleware,
+    RateLimitMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+)
 from app.api.v1.api import api_router
 from app.core.clock import Clock, SystemClock
 from app.core.config import Settings
+from app.core.events import AuditLog, EventFanout
+from app.core.logging import configure_logging
 from app.schemas.common import ErrorBody
 from app.services.context import build_context
 from app.services.startup import prepare_database
@@ -22,9 +30,11 @@ from app.storage.factory import build_storage
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     """Build the service from explicit settings (the environment and `.env` by default)."""
     settings = settings or Settings()
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     storage = build_storage(settings)
     metrics = Metrics()
-    services = build_context(settings, storage, clock=clock or SystemClock(), events=metrics)
+    events = EventFanout(metrics, AuditLog())
+    services = build_context(settings, storage, clock=clock or SystemClock(), events=events)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -49,7 +59,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     install_error_handlers(app)
     app.include_router(general_router)
     app.include_router(api_router)
+    # Added innermost first: requests pass CORS, security headers, request context, metrics,
+    # then the rate limit and the body limit, before routing.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.MAX_BODY_BYTES)
+    app.add_middleware(RateLimitMiddleware, limiter=services.limiter, events=events)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.TRUSTED_PROXIES)
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        hsts_max_age=settings.HSTS_MAX_AGE_SECONDS if settings.HTTPS_ONLY else None,
+    )
     if settings.BACKEND_CORS_ORIGINS:
         app.add_middleware(
             CORSMiddleware,

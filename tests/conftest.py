@@ -33,6 +33,12 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "ARGON2_TIME_COST": 1,
         "BCRYPT_ROUNDS": 10,
         "BACKEND_CORS_ORIGINS": ["http://localhost:3000"],
+        "SECURE_COOKIES": True,
+        "RATE_LIMIT_LOGIN": "1000/minute",
+        "RATE_LIMIT_REGISTER": "1000/minute",
+        "RATE_LIMIT_REFRESH": "1000/minute",
+        "RATE_LIMIT_API": "10000/minute",
+        "LOGIN_LOCKOUT_THRESHOLD": 50,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -62,7 +68,7 @@ async def serve(
     transport = httpx.ASGITransport(app=app, client=(client_ip, 50000))
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+        httpx.AsyncClient(transport=transport, base_url="https://testserver") as client,
     ):
         yield app, Api(client)
 

@@ -7,8 +7,11 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession as DbSession
 
+from app.api.cookies import ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER
+from app.api.middleware import client_ip_of
 from app.api.v1.prefix import API_V1
-from app.core.errors import NotAuthenticated, PermissionDenied
+from app.core.csrf import csrf_token_valid
+from app.core.errors import CsrfFailed, NotAuthenticated, PermissionDenied
 from app.services.authentication import authenticate
 from app.services.context import ClientInfo, Principal, ServiceContext
 
@@ -35,12 +38,31 @@ async def get_db(context: ContextDep) -> AsyncIterator[DbSession]:
 DbDep = Annotated[DbSession, Depends(get_db, scope="function")]
 
 
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def get_principal(
-    context: ContextDep, token: Annotated[str | None, Depends(bearer_token)]
+    request: Request, context: ContextDep, token: Annotated[str | None, Depends(bearer_token)]
 ) -> Principal:
-    if not token:
+    """The caller, from a bearer token or else the access cookie.
+
+    Cookie-authenticated unsafe requests must echo the session's CSRF cookie in X-CSRF-Token;
+    bearer requests are exempt, since a browser never attaches that header on its own.
+    """
+    if token:
+        return await authenticate(context, token)
+    cookie = request.cookies.get(ACCESS_COOKIE)
+    if not cookie:
         raise NotAuthenticated
-    return await authenticate(context, token)
+    principal = await authenticate(context, cookie)
+    if request.method not in _SAFE_METHODS and not csrf_token_valid(
+        principal.session_id,
+        context.settings.signing_key,
+        header=request.headers.get(CSRF_HEADER),
+        cookie=request.cookies.get(CSRF_COOKIE),
+    ):
+        raise CsrfFailed
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
@@ -57,7 +79,7 @@ CurrentAdmin = Annotated[Principal, Depends(get_admin)]
 
 def get_client(request: Request) -> ClientInfo:
     return ClientInfo(
-        ip_address=request.client.host if request.client else None,
+        ip_address=client_ip_of(request.scope),
         user_agent=request.headers.get("user-agent"),
     )
 

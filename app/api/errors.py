@@ -28,6 +28,8 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.LastAdmin: 409,
     errors.PasswordRejected: 422,
     errors.CurrentPasswordInvalid: 400,
+    errors.CsrfFailed: 403,
+    errors.RateLimited: 429,
 }
 _BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
@@ -45,12 +47,28 @@ def _status_for(error: errors.DomainError) -> int:
     return 400
 
 
+def rate_limit_headers(exc: errors.RateLimited) -> dict[str, str]:
+    """Retry-After plus the IETF RateLimit / RateLimit-Policy fields for a refused request."""
+    return {
+        "Retry-After": str(exc.retry_after),
+        "RateLimit-Policy": f'"{exc.policy}";q={exc.amount};w={exc.window_seconds}',
+        "RateLimit": f'"{exc.policy}";r=0;t={exc.retry_after}',
+    }
+
+
+def domain_error_response(exc: errors.DomainError) -> JSONResponse:
+    status = _status_for(exc)
+    headers: dict[str, str] | None = None
+    if status == 401:
+        headers = _BEARER_CHALLENGE
+    elif isinstance(exc, errors.RateLimited):
+        headers = rate_limit_headers(exc)
+    return error_response(status, exc.code, exc.detail, headers=headers)
+
+
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.DomainError)
-    status = _status_for(exc)
-    return error_response(
-        status, exc.code, exc.detail, headers=_BEARER_CHALLENGE if status == 401 else None
-    )
+    return domain_error_response(exc)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

@@ -42,7 +42,7 @@ async def _metrics_reader(
     expected = context.settings.METRICS_TOKEN
     if token and expected and hmac.compare_digest(token, expected.get_secret_value()):
         return
-    await get_admin(await get_principal(context, token))
+    await get_admin(await get_principal(request, context, token))
 
 
 @router.get(

@@ -1,11 +1,14 @@
 """Settings read from the environment and `.env`."""
 
+import json
 import secrets
 import warnings
 from functools import cached_property
+from ipaddress import IPv4Network, IPv6Network
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from limits import parse_many
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 EXAMPLE_SECRET_KEYS = frozenset(
@@ -20,6 +23,17 @@ EXAMPLE_ADMIN_PASSWORDS = frozenset(
     {"your-secure-password", "change-this-admin-password", "admin", "password", "changeme"}
 )
 MIN_SECRET_KEY_LENGTH = 32
+
+
+def _valid_rate_limit(text: str) -> str:
+    try:
+        parse_many(text)
+    except ValueError as exc:
+        raise ValueError(f"not a rate limit in `limits` notation (like 5/minute): {text}") from exc
+    return text
+
+
+RateLimitText = Annotated[str, AfterValidator(_valid_rate_limit)]
 
 
 class Settings(BaseSettings):
@@ -65,22 +79,49 @@ class Settings(BaseSettings):
 
     METRICS_TOKEN: SecretStr | None = None
 
-    @field_validator("BACKEND_CORS_ORIGINS", mode="before")
+    RATE_LIMIT_ENABLED: bool = True
+    RATE_LIMIT_STRATEGY: Literal["moving-window", "sliding-window-counter", "fixed-window"] = (
+        "moving-window"
+    )
+    RATE_LIMIT_LOGIN: RateLimitText = "10/minute"
+    RATE_LIMIT_REGISTER: RateLimitText = "5/minute;20/hour"
+    RATE_LIMIT_REFRESH: RateLimitText = "30/minute"
+    RATE_LIMIT_API: RateLimitText = "600/minute"
+    LOGIN_LOCKOUT_THRESHOLD: int = Field(default=5, ge=0, le=1000)
+    LOGIN_LOCKOUT_SECONDS: int = Field(default=900, ge=1, le=86400)
+    TRUSTED_PROXIES: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=list
+    )
+
+    SECURE_COOKIES: bool = False
+    COOKIE_SAMESITE: Literal["lax", "strict", "none"] = "lax"
+    COOKIE_DOMAIN: str | None = None
+    HTTPS_ONLY: bool = False
+    HSTS_MAX_AGE_SECONDS: int = Field(default=31_536_000, ge=0)
+    MAX_BODY_BYTES: int = Field(default=65_536, ge=1024, le=16 * 1024 * 1024)
+
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    LOG_FORMAT: Literal["json", "console"] = "json"
+
+    @field_validator("BACKEND_CORS_ORIGINS", "TRUSTED_PROXIES", mode="before")
     @classmethod
-    def _parse_origins(cls, value: object) -> object:
+    def _parse_list(cls, value: object) -> object:
         if isinstance(value, str):
             text = value.strip()
             if not text:
                 return []
             if text.startswith("["):
-                import json
-
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
     @field_validator(
-        "ADMIN_EMAIL", "ADMIN_USERNAME", "ADMIN_PASSWORD", "METRICS_TOKEN", mode="before"
+        "ADMIN_EMAIL",
+        "ADMIN_USERNAME",
+        "ADMIN_PASSWORD",
+        "METRICS_TOKEN",
+        "COOKIE_DOMAIN",
+        mode="before",
     )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
@@ -90,11 +131,16 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_secrets(self) -> "Settings":
+        if self.COOKIE_SAMESITE == "none" and not self.SECURE_COOKIES:
+            raise ValueError("COOKIE_SAMESITE=none requires SECURE_COOKIES=true")
         problems = self.security_problems()
         if problems and self.ENVIRONMENT == "production":
             raise ValueError("refusing to start in production: " + "; ".join(problems))
-        for problem in problems:
-            warnings.warn(f"insecure setting (allowed outside production): {problem}", stacklevel=2)
+        if problems:
+            warnings.warn(
+                "insecure settings (allowed outside production): " + "; ".join(problems),
+                stacklevel=2,
+            )
         return self
 
     def security_problems(self) -> list[str]:
@@ -113,6 +159,8 @@ class Settings(BaseSettings):
                 problems.append("ADMIN_PASSWORD is an example value or shorter than 12 characters")
         if "*" in self.BACKEND_CORS_ORIGINS:
             problems.append("BACKEND_CORS_ORIGINS allows every origin")
+        if not self.SECURE_COOKIES:
+            problems.append("SECURE_COOKIES is false: cookies would travel over plain HTTP")
         return problems
 
     @cached_property

@@ -76,3 +76,25 @@ class PasswordRejected(DomainError):
 class CurrentPasswordInvalid(DomainError):
     code = "current_password_invalid"
     detail = "The current password is missing or wrong."
+
+
+class RateLimited(DomainError):
+    code = "rate_limited"
+    detail = "Too many requests; try again later."
+
+    def __init__(self, *, policy: str, amount: int, window_seconds: int, retry_after: int) -> None:
+        super().__init__()
+        self.policy = policy
+        self.amount = amount
+        self.window_seconds = window_seconds
+        self.retry_after = max(1, retry_after)
+
+
+class AccountLocked(RateLimited):
+    code = "account_locked"
+    detail = "Too many failed sign-ins for this account; try again later."
+
+
+class CsrfFailed(DomainError):
+    code = "csrf_failed"
+    detail = "Missing or invalid CSRF token (send the csrf_token cookie in X-CSRF-Token)."

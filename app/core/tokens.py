@@ -123,6 +123,8 @@ class TokenCodec:
             raise InvalidToken
         if claims.expires_at + self._leeway <= now or claims.issued_at - self._leeway > now:
             raise InvalidToken
+        if "nbf" in payload and _instant_or_invalid(payload["nbf"], now) - self._leeway > now:
+            raise InvalidToken
         return claims
 
 
@@ -144,3 +146,10 @@ def _instant(value: object, now: datetime) -> datetime:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError("time claims must be numbers")
     return datetime.fromtimestamp(value, tz=now.tzinfo)
+
+
+def _instant_or_invalid(value: object, now: datetime) -> datetime:
+    try:
+        return _instant(value, now)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidToken from exc

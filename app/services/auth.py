@@ -5,15 +5,23 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession as DbSession
 
+from app.core.csrf import csrf_token_for, csrf_token_valid
 from app.core.devices import MAX_USER_AGENT_LENGTH, describe_device
-from app.core.errors import InvalidCredentials, RefreshTokenReused, SessionRevoked
+from app.core.errors import (
+    AccountLocked,
+    CsrfFailed,
+    InvalidCredentials,
+    RefreshTokenReused,
+    SessionRevoked,
+)
 from app.core.events import SecurityEvent
 from app.core.tokens import new_token_id
 from app.models import User
 from app.schemas.user import UserCreate
 from app.services.authentication import load_account
-from app.services.context import ClientInfo, Principal, ServiceContext
+from app.services.context import ClientInfo, CsrfProof, Principal, ServiceContext
 from app.services.passwords import check_password_policy
+from app.services.rate_limit import LOGIN_ACCOUNT
 from app.storage.protocols import RotationOutcome, SessionRecord
 from app.storage.users import Account, UserRepository, to_account
 
@@ -23,6 +31,8 @@ class TokenPair:
     access_token: str
     refresh_token: str
     session_id: str
+    csrf_token: str
+    refresh_expires_at: datetime
 
 
 def _mint_pair(ctx: ServiceContext, *, session: SessionRecord, now: datetime) -> TokenPair:
@@ -44,7 +54,13 @@ def _mint_pair(ctx: ServiceContext, *, session: SessionRecord, now: datetime) ->
         issued_at=session.refresh_issued_at,
         expires_at=session.expires_at,
     )
-    return TokenPair(access_token=access, refresh_token=refresh, session_id=session.id)
+    return TokenPair(
+        access_token=access,
+        refresh_token=refresh,
+        session_id=session.id,
+        csrf_token=csrf_token_for(session.id, ctx.settings.signing_key),
+        refresh_expires_at=session.expires_at,
+    )
 
 
 async def register(ctx: ServiceContext, db: DbSession, *, data: UserCreate) -> Account:
@@ -68,6 +84,26 @@ async def register(ctx: ServiceContext, db: DbSession, *, data: UserCreate) -> A
     return to_account(user)
 
 
+async def _ensure_login_allowed(
+    ctx: ServiceContext, *, email: str, user: User | None, client: ClientInfo
+) -> None:
+    """Apply the per-account budget and lockout before any password is checked.
+
+    Both are keyed by the submitted email, existing or not, so they reveal nothing. A locked
+    account still admits a client whose address holds one of the user's live sessions: an
+    attacker can then keep strangers out, but not the owner on their usual network.
+    """
+    await ctx.limiter.hit(LOGIN_ACCOUNT, email)
+    try:
+        await ctx.limiter.ensure_not_locked(email)
+    except AccountLocked:
+        if user is None or client.ip_address is None:
+            raise
+        live = await ctx.sessions.list_live(user.id, ctx.clock.now())
+        if not any(session.ip_address == client.ip_address for session in live):
+            raise
+
+
 async def login(
     ctx: ServiceContext, db: DbSession, *, email: str, password: str, client: ClientInfo
 ) -> TokenPair:
@@ -76,11 +112,16 @@ async def login(
     An unknown email, a wrong password and a deactivated account fail identically and take the
     same time, so that the answer does not reveal which accounts exist.
     """
-    user = await UserRepository(db).get_by_email(email.strip().lower())
+    email = email.strip().lower()
+    user = await UserRepository(db).get_by_email(email)
+    await _ensure_login_allowed(ctx, email=email, user=user, client=client)
     valid, new_hash = await ctx.hasher.verify(password, user.hashed_password if user else None)
     if user is None or not valid or not user.is_active:
         ctx.events.emit(SecurityEvent.LOGIN_FAILED, user_id=user.id if user else None)
+        if await ctx.limiter.record_failure(email):
+            ctx.events.emit(SecurityEvent.ACCOUNT_LOCKED, user_id=user.id if user else None)
         raise InvalidCredentials
+    await ctx.limiter.clear_failures(email)
     if new_hash is not None:
         user.hashed_password = new_hash
     now = ctx.clock.now()
@@ -105,10 +146,19 @@ async def login(
     return _mint_pair(ctx, session=session, now=now)
 
 
-async def refresh(ctx: ServiceContext, *, refresh_token: str) -> TokenPair:
-    """Rotate a refresh token; a replayed one revokes its whole session."""
+async def refresh(
+    ctx: ServiceContext, *, refresh_token: str, csrf: CsrfProof | None = None
+) -> TokenPair:
+    """Rotate a refresh token; a replayed one revokes its whole session.
+
+    A refresh token that arrived in a cookie must come with the session's CSRF token (`csrf`).
+    """
     now = ctx.clock.now()
     claims = ctx.tokens.decode(refresh_token, expected_type="refresh", now=now)
+    if csrf is not None and not csrf_token_valid(
+        claims.session_id, ctx.settings.signing_key, header=csrf.header, cookie=csrf.cookie
+    ):
+        raise CsrfFailed
     rotation = await ctx.sessions.rotate(
         claims.session_id,
         presented_jti=claims.token_id,

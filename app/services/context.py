@@ -11,6 +11,7 @@ from app.core.config import Settings
 from app.core.events import SecurityEvents
 from app.core.passwords import PasswordHasher
 from app.core.tokens import HmacSigner, TokenCodec
+from app.services.rate_limit import RateLimiter
 from app.storage.factory import Storage
 from app.storage.protocols import SessionRecord, SessionStore
 from app.storage.ttl_cache import TtlCache
@@ -23,6 +24,14 @@ LIVENESS_CACHE_ENTRIES = 50_000
 class ClientInfo:
     ip_address: str | None
     user_agent: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CsrfProof:
+    """What a cookie-authenticated request presents against CSRF: header and cookie values."""
+
+    header: str | None
+    cookie: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +51,7 @@ class ServiceContext:
     sessions: SessionStore
     session_factory: async_sessionmaker[DbSession]
     events: SecurityEvents
+    limiter: RateLimiter
     session_cache: TtlCache[str, SessionRecord]
     account_cache: TtlCache[int, Account]
 
@@ -72,6 +82,7 @@ def build_context(
         sessions=storage.sessions,
         session_factory=storage.session_factory,
         events=events,
+        limiter=RateLimiter(settings, storage.rate_limits),
         session_cache=TtlCache(
             ttl_seconds=settings.SESSION_CACHE_SECONDS,
             max_entries=LIVENESS_CACHE_ENTRIES,

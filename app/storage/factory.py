@@ -2,12 +2,14 @@
 
 from dataclasses import dataclass
 
+from limits.aio.storage import Storage as LimitsStorage
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.ext.asyncio import AsyncSession as DbSession
 
 from app.core.config import Settings
 from app.db.engine import create_engine, create_session_factory
 from app.storage.protocols import SessionStore
+from app.storage.rate_limit_memory import EmbeddedRateLimitStorage
 from app.storage.sql_sessions import SqlSessionStore
 
 
@@ -16,6 +18,7 @@ class Storage:
     engine: AsyncEngine
     session_factory: async_sessionmaker[DbSession]
     sessions: SessionStore
+    rate_limits: LimitsStorage
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -26,5 +29,8 @@ def build_storage(settings: Settings) -> Storage:
     engine = create_engine(settings.DATABASE_URL, echo=settings.DATABASE_ECHO)
     session_factory = create_session_factory(engine)
     return Storage(
-        engine=engine, session_factory=session_factory, sessions=SqlSessionStore(session_factory)
+        engine=engine,
+        session_factory=session_factory,
+        sessions=SqlSessionStore(session_factory),
+        rate_limits=EmbeddedRateLimitStorage(),
     )

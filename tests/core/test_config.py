@@ -28,10 +28,10 @@ def test_seed_defaults() -> None:
 
 def test_cors_origins_accept_the_seed_json_array(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BACKEND_CORS_ORIGINS", '["http://localhost:3000","https://app.example"]')
-    settings = _settings(SECRET_KEY=STRONG_KEY)
+    settings = _settings(SECRET_KEY=STRONG_KEY, SECURE_COOKIES=True)
     assert settings.BACKEND_CORS_ORIGINS == ["http://localhost:3000", "https://app.example"]
     monkeypatch.setenv("BACKEND_CORS_ORIGINS", "http://a.example, http://b.example")
-    assert _settings(SECRET_KEY=STRONG_KEY).BACKEND_CORS_ORIGINS == [
+    assert _settings(SECRET_KEY=STRONG_KEY, SECURE_COOKIES=True).BACKEND_CORS_ORIGINS == [
         "http://a.example",
         "http://b.example",
     ]
@@ -46,6 +46,7 @@ def test_cors_origins_accept_the_seed_json_array(monkeypatch: pytest.MonkeyPatch
         {"SECRET_KEY": STRONG_KEY, "ADMIN_PASSWORD": "your-secure-password"},
         {"SECRET_KEY": STRONG_KEY, "ADMIN_PASSWORD": "short"},
         {"SECRET_KEY": STRONG_KEY, "BACKEND_CORS_ORIGINS": ["*"]},
+        {"SECRET_KEY": STRONG_KEY, "SECURE_COOKIES": False},
     ],
 )
 def test_production_refuses_weak_or_example_settings(values: dict[str, Any]) -> None:
@@ -55,7 +56,10 @@ def test_production_refuses_weak_or_example_settings(values: dict[str, Any]) -> 
 
 def test_production_accepts_strong_settings() -> None:
     settings = _settings(
-        ENVIRONMENT="production", SECRET_KEY=STRONG_KEY, ADMIN_PASSWORD="a long admin password"
+        ENVIRONMENT="production",
+        SECRET_KEY=STRONG_KEY,
+        ADMIN_PASSWORD="a long admin password",
+        SECURE_COOKIES=True,
     )
     assert settings.security_problems() == []
 
@@ -66,7 +70,9 @@ def test_development_warns_instead_of_refusing() -> None:
 
 
 def test_blank_optional_settings_mean_unset() -> None:
-    settings = _settings(SECRET_KEY=STRONG_KEY, ADMIN_EMAIL="", METRICS_TOKEN="")
+    settings = _settings(
+        SECRET_KEY=STRONG_KEY, SECURE_COOKIES=True, ADMIN_EMAIL="", METRICS_TOKEN=""
+    )
     assert settings.ADMIN_EMAIL is None
     assert settings.METRICS_TOKEN is None
     assert settings.admin_credentials is None

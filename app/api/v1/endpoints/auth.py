@@ -2,10 +2,18 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, status
+from fastapi import APIRouter, Form, Request, Response, status
 
+from app.api.cookies import (
+    CSRF_COOKIE,
+    CSRF_HEADER,
+    REFRESH_COOKIE,
+    clear_session_cookies,
+    set_session_cookies,
+)
 from app.api.deps import Client, ContextDep, CurrentPrincipal, DbDep
 from app.api.v1.prefix import API_V1
+from app.core.errors import NotAuthenticated
 from app.schemas.auth import (
     LoginForm,
     LoginRequest,
@@ -16,11 +24,14 @@ from app.schemas.auth import (
 from app.schemas.user import UserCreate, UserRead
 from app.services import auth
 from app.services.auth import TokenPair
+from app.services.context import CsrfProof, ServiceContext
 
 router = APIRouter(prefix=f"{API_V1}/auth", tags=["auth"])
 
 
-def _tokens(pair: TokenPair) -> TokenResponse:
+def _tokens(pair: TokenPair, response: Response, context: ServiceContext) -> TokenResponse:
+    """The token body, plus the same tokens as cookies for browser clients."""
+    set_session_cookies(response, pair, context.settings, context.clock.now())
     return TokenResponse(access_token=pair.access_token, refresh_token=pair.refresh_token)
 
 
@@ -32,36 +43,56 @@ async def register(body: UserCreate, context: ContextDep, db: DbDep) -> UserRead
 
 @router.post("/login")
 async def login(
-    body: LoginRequest, context: ContextDep, db: DbDep, client: Client
+    body: LoginRequest, response: Response, context: ContextDep, db: DbDep, client: Client
 ) -> TokenResponse:
     """Sign in with a JSON body of email and password."""
     pair = await auth.login(context, db, email=body.email, password=body.password, client=client)
-    return _tokens(pair)
+    return _tokens(pair, response, context)
 
 
 @router.post("/login-form")
 async def login_form(
     form: Annotated[LoginForm, Form()],
+    response: Response,
     context: ContextDep,
     db: DbDep,
     client: Client,
 ) -> TokenResponse:
     """OAuth2 password flow: the form's `username` field carries the email."""
     pair = await auth.login(context, db, email=form.username, password=form.password, client=client)
-    return _tokens(pair)
+    return _tokens(pair, response, context)
 
 
 @router.post("/refresh")
-async def refresh(body: RefreshRequest, context: ContextDep) -> TokenResponse:
-    """Exchange a refresh token for a new pair; the presented token stops working."""
-    return _tokens(await auth.refresh(context, refresh_token=body.refresh_token))
+async def refresh(
+    request: Request, response: Response, context: ContextDep, body: RefreshRequest | None = None
+) -> TokenResponse:
+    """Exchange a refresh token for a new pair; the presented token stops working.
+
+    Browsers may send no body: the refresh cookie is used, with the CSRF token in X-CSRF-Token.
+    """
+    if body is not None:
+        token, csrf = body.refresh_token, None
+    else:
+        token = request.cookies.get(REFRESH_COOKIE, "")
+        if not token:
+            raise NotAuthenticated
+        csrf = CsrfProof(
+            header=request.headers.get(CSRF_HEADER), cookie=request.cookies.get(CSRF_COOKIE)
+        )
+    pair = await auth.refresh(context, refresh_token=token, csrf=csrf)
+    return _tokens(pair, response, context)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
 async def logout(
-    principal: CurrentPrincipal, context: ContextDep, body: LogoutRequest | None = None
+    principal: CurrentPrincipal,
+    response: Response,
+    context: ContextDep,
+    body: LogoutRequest | None = None,
 ) -> None:
-    """End this session (and the refresh token's session, if given)."""
+    """End this session (and the refresh token's session, if given); clear the cookies."""
     await auth.logout(
         context, principal=principal, refresh_token=body.refresh_token if body else None
     )
+    clear_session_cookies(response, context.settings)
