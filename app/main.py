@@ -21,7 +21,7 @@ from app.core.clock import Clock, SystemClock
 from app.core.config import Settings
 from app.core.events import AuditLog, EventFanout
 from app.core.logging import configure_logging
-from app.schemas.common import ErrorBody
+from app.schemas.common import ERROR_RESPONSES
 from app.services.context import build_context
 from app.services.startup import prepare_database
 from app.storage.factory import build_storage
@@ -48,10 +48,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         title=settings.PROJECT_NAME,
         version=__version__,
         lifespan=lifespan,
-        responses={
-            401: {"model": ErrorBody, "description": "Missing or invalid credentials"},
-            422: {"model": ErrorBody, "description": "Invalid request"},
-        },
+        responses=ERROR_RESPONSES,
     )
     app.state.settings = settings
     app.state.services = services
