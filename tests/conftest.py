@@ -1,13 +1,22 @@
-"""Fixtures: real apps on real SQLite files, driven over ASGI by httpx."""
+"""Fixtures: real apps on real stores, driven over ASGI by httpx.
 
-from collections.abc import AsyncIterator
+Every test that uses a database runs twice: on the embedded backends (a SQLite file, in-process
+rate limits) and on the production ones (PostgreSQL and Redis on 127.0.0.1), each wiped first.
+"""
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+from redis import Redis
+from sqlalchemy.engine import make_url
 
 from app.core.clock import OffsetClock
 from app.core.config import Settings
@@ -20,8 +29,25 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+# Per test run, so that concurrent runs on one machine never share state.
+POSTGRES_TEST_DATABASE = f"auth_service_test_{os.getpid()}"
+REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_TEST_PREFIX = f"authtest{os.getpid()}"
+_TABLES = ("auth_sessions", "users")
+
+
+def _postgres_url(database: str) -> str:
+    return str(make_url(POSTGRES_ADMIN_URL).set(database=database).render_as_string(False))
+
+
 def make_settings(database_url: str, **overrides: Any) -> Settings:
-    """Test settings: secure values, cheap (but real) argon2id costs, explicit database."""
+    """Test settings: secure values, cheap (but real) argon2id costs, explicit stores.
+
+    A PostgreSQL database comes with the test Redis, as in production.
+    """
     values: dict[str, Any] = {
         "ENVIRONMENT": "test",
         "SECRET_KEY": "test-signing-key-" + "k" * 40,
@@ -40,13 +66,63 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "RATE_LIMIT_API": "10000/minute",
         "LOGIN_LOCKOUT_THRESHOLD": 50,
     }
+    if database_url.startswith("postgresql"):
+        values["REDIS_URL"] = REDIS_TEST_URL
+        values["REDIS_KEY_PREFIX"] = REDIS_TEST_PREFIX
     values.update(overrides)
     return Settings(_env_file=None, **values)
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/auth.db"
+async def _drop_postgres_database(*, recreate: bool) -> None:
+    connection = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{POSTGRES_TEST_DATABASE}" WITH (FORCE)')
+        if recreate:
+            await connection.execute(f'CREATE DATABASE "{POSTGRES_TEST_DATABASE}"')
+    finally:
+        await connection.close()
+
+
+async def _empty_postgres_tables() -> None:
+    connection = await asyncpg.connect(_postgres_url(POSTGRES_TEST_DATABASE))
+    try:
+        existing = await connection.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        )
+        tables = [name for name in _TABLES if name in {row[0] for row in existing}]
+        if tables:
+            await connection.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    finally:
+        await connection.close()
+
+
+def _delete_redis_test_keys() -> None:
+    redis = Redis.from_url(REDIS_TEST_URL)
+    try:
+        keys = list(redis.scan_iter(match=f"{REDIS_TEST_PREFIX}:*", count=1000))
+        if keys:
+            redis.delete(*keys)
+    finally:
+        redis.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run (the migrations create its schema)."""
+    asyncio.run(_drop_postgres_database(recreate=True))
+    yield _postgres_url(POSTGRES_TEST_DATABASE)
+    asyncio.run(_drop_postgres_database(recreate=False))
+    _delete_redis_test_keys()
+
+
+@pytest.fixture(params=["embedded", "postgres+redis"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "embedded":
+        return f"sqlite:///{tmp_path}/auth.db"
+    url: str = request.getfixturevalue("postgres_database")
+    asyncio.run(_empty_postgres_tables())
+    _delete_redis_test_keys()
+    return url
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core import errors
+from app.storage.errors import STORE_UNAVAILABLE_ERRORS
 
 logger = logging.getLogger("app.errors")
 
@@ -89,6 +90,21 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, detail, headers=exc.headers)
 
 
+def store_unavailable_response() -> JSONResponse:
+    """Fail closed: without its stores the service authenticates nobody."""
+    return error_response(
+        503,
+        "store_unavailable",
+        "A data store is unreachable; try again shortly.",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _store_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    logger.warning("store unavailable: %s", type(exc).__name__)
+    return store_unavailable_response()
+
+
 async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error", exc_info=exc)
     return error_response(500, "internal_error", "An unexpected error occurred.")
@@ -98,4 +114,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(errors.DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for error_type in STORE_UNAVAILABLE_ERRORS:
+        app.add_exception_handler(error_type, _store_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)

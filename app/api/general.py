@@ -1,5 +1,6 @@
 """Unversioned routes: service info, health and metrics."""
 
+import asyncio
 import hmac
 from typing import Annotated
 
@@ -11,6 +12,7 @@ from app.api.deps import ContextDep, bearer_token, get_admin, get_principal
 from app.api.metrics import Metrics
 
 router = APIRouter(tags=["general"])
+HEALTH_TIMEOUT_SECONDS = 3.0
 
 
 @router.get("/")
@@ -26,14 +28,22 @@ async def root(request: Request) -> dict[str, str]:
     }
 
 
-@router.get("/health", responses={503: {"description": "A store is unreachable"}})
+@router.get("/health", responses={503: {"description": "A store the service needs is down"}})
 async def health(context: ContextDep) -> JSONResponse:
     """Liveness and the state of each store; 503 when one the service needs is down."""
-    try:
-        await context.sessions.ping()
-    except Exception:
-        return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok"})
+    checks = {"database": context.ping_database, "session_store": context.sessions.ping}
+    states: dict[str, str] = {}
+    for name, ping in checks.items():
+        try:
+            await asyncio.wait_for(ping(), timeout=HEALTH_TIMEOUT_SECONDS)
+            states[name] = "ok"
+        except Exception:
+            states[name] = "down"
+    healthy = all(state == "ok" for state in states.values())
+    return JSONResponse(
+        {"status": "ok" if healthy else "unavailable", **states},
+        status_code=200 if healthy else 503,
+    )
 
 
 async def _metrics_reader(

@@ -10,13 +10,14 @@ import structlog
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.errors import domain_error_response, error_response
+from app.api.errors import domain_error_response, error_response, store_unavailable_response
 from app.api.v1.prefix import API_V1
 from app.core.client_ip import Network, resolve_client_ip
 from app.core.errors import RateLimited
 from app.core.events import SecurityEvent, SecurityEvents
 from app.core.logging import get_logger
 from app.services.rate_limit import API, LOGIN, REFRESH, REGISTER, RateLimiter
+from app.storage.errors import STORE_UNAVAILABLE_ERRORS
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 _DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
@@ -154,6 +155,9 @@ class RateLimitMiddleware:
             except RateLimited as exc:
                 self.events.emit(SecurityEvent.RATE_LIMITED, policy=policy)
                 await domain_error_response(exc)(scope, receive, send)
+                return
+            except STORE_UNAVAILABLE_ERRORS:
+                await store_unavailable_response()(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 

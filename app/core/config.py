@@ -61,6 +61,13 @@ class Settings(BaseSettings):
 
     DATABASE_URL: str = "sqlite:///./data/auth.db"
     DATABASE_ECHO: bool = False
+    DATABASE_POOL_SIZE: int = Field(default=10, ge=1, le=200)
+    DATABASE_MAX_OVERFLOW: int = Field(default=10, ge=0, le=200)
+
+    REDIS_URL: str | None = None
+    REDIS_CLUSTER: bool = False
+    REDIS_KEY_PREFIX: str = Field(default="auth", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    REDIS_MAX_CONNECTIONS: int = Field(default=100, ge=1, le=10_000)
 
     ADMIN_EMAIL: str | None = None
     ADMIN_USERNAME: str | None = None

@@ -161,6 +161,7 @@ async def refresh(
         raise CsrfFailed
     rotation = await ctx.sessions.rotate(
         claims.session_id,
+        user_id=claims.user_id,
         presented_jti=claims.token_id,
         new_jti=new_token_id(),
         now=now,

@@ -24,16 +24,16 @@ async def load_account(ctx: ServiceContext, user_id: int) -> Account | None:
     return account
 
 
-async def _load_session(ctx: ServiceContext, session_id: str) -> SessionRecord | None:
+async def _load_session(ctx: ServiceContext, session_id: str, user_id: int) -> SessionRecord | None:
     session = ctx.session_cache.get(session_id)
     if session is not None:
         return session
-    session = await ctx.sessions.get(session_id)
+    session = await ctx.sessions.get(session_id, user_id=user_id)
     if session is None:
         return None
     now = ctx.clock.now()
     if session.is_live(now) and now - session.last_seen_at >= LAST_SEEN_RESOLUTION:
-        await ctx.sessions.touch(session_id, now)
+        await ctx.sessions.touch(session_id, user_id=user_id, now=now)
     ctx.session_cache.put(session_id, session)
     return session
 
@@ -47,7 +47,7 @@ async def authenticate(ctx: ServiceContext, access_token: str) -> Principal:
     """
     now = ctx.clock.now()
     claims = ctx.tokens.decode(access_token, expected_type="access", now=now)
-    session = await _load_session(ctx, claims.session_id)
+    session = await _load_session(ctx, claims.session_id, claims.user_id)
     if session is None or session.user_id != claims.user_id:
         raise InvalidToken
     if not session.is_live(now):

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession as DbSession
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -54,6 +55,11 @@ class ServiceContext:
     limiter: RateLimiter
     session_cache: TtlCache[str, SessionRecord]
     account_cache: TtlCache[int, Account]
+
+    async def ping_database(self) -> None:
+        """Raise unless the user database answers."""
+        async with self.session_factory() as db:
+            await db.execute(text("SELECT 1"))
 
     def forget_user(self, user_id: int) -> None:
         """Drop this process's cached view of a user and of all their sessions."""

@@ -1,8 +1,11 @@
 """The one place that picks storage backends from settings."""
 
 from dataclasses import dataclass
+from typing import Any
 
+from limits.aio.storage import RedisClusterStorage, RedisStorage
 from limits.aio.storage import Storage as LimitsStorage
+from redis.asyncio import Redis, RedisCluster
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.ext.asyncio import AsyncSession as DbSession
 
@@ -10,7 +13,10 @@ from app.core.config import Settings
 from app.db.engine import create_engine, create_session_factory
 from app.storage.protocols import SessionStore
 from app.storage.rate_limit_memory import EmbeddedRateLimitStorage
+from app.storage.redis_sessions import RedisSessionStore
 from app.storage.sql_sessions import SqlSessionStore
+
+REDIS_TIMEOUT_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,18 +25,66 @@ class Storage:
     session_factory: async_sessionmaker[DbSession]
     sessions: SessionStore
     rate_limits: LimitsStorage
+    shared_rate_limits: bool
 
     async def close(self) -> None:
+        await self.sessions.close()
+        # limits' Redis storages expose no close(); their client sits on the bridge.
+        limits_client = getattr(getattr(self.rate_limits, "bridge", None), "storage", None)
+        if limits_client is not None:
+            await limits_client.aclose()
         await self.engine.dispose()
 
 
+def _limits_uri(redis_url: str, *, cluster: bool) -> str:
+    scheme, _, rest = redis_url.partition("://")
+    if cluster:
+        return f"async+{scheme}+cluster://{rest}"
+    return f"async+{scheme}://{rest}"
+
+
+def _redis_backends(settings: Settings, redis_url: str) -> tuple[SessionStore, LimitsStorage]:
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_timeout": REDIS_TIMEOUT_SECONDS,
+        "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+        "max_connections": settings.REDIS_MAX_CONNECTIONS,
+    }
+    client: Redis | RedisCluster = (
+        RedisCluster.from_url(redis_url, **options)
+        if settings.REDIS_CLUSTER
+        else Redis.from_url(redis_url, health_check_interval=10, **options)
+    )
+    limits_class = RedisClusterStorage if settings.REDIS_CLUSTER else RedisStorage
+    rate_limits = limits_class(
+        _limits_uri(redis_url, cluster=settings.REDIS_CLUSTER),
+        implementation="redispy",
+        key_prefix=f"{settings.REDIS_KEY_PREFIX}:limits",
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+    )
+    return RedisSessionStore(client, prefix=settings.REDIS_KEY_PREFIX), rate_limits
+
+
 def build_storage(settings: Settings) -> Storage:
-    """Connect the user database and the session store the settings ask for."""
-    engine = create_engine(settings.DATABASE_URL, echo=settings.DATABASE_ECHO)
+    """Connect the user database, and Redis when REDIS_URL is set (else the embedded stores)."""
+    engine = create_engine(
+        settings.DATABASE_URL,
+        echo=settings.DATABASE_ECHO,
+        pool_size=settings.DATABASE_POOL_SIZE,
+        max_overflow=settings.DATABASE_MAX_OVERFLOW,
+    )
     session_factory = create_session_factory(engine)
+    if settings.REDIS_URL:
+        sessions, rate_limits = _redis_backends(settings, settings.REDIS_URL)
+        shared = True
+    else:
+        sessions, rate_limits = SqlSessionStore(session_factory), EmbeddedRateLimitStorage()
+        shared = False
     return Storage(
         engine=engine,
         session_factory=session_factory,
-        sessions=SqlSessionStore(session_factory),
-        rate_limits=EmbeddedRateLimitStorage(),
+        sessions=sessions,
+        rate_limits=rate_limits,
+        shared_rate_limits=shared,
     )

@@ -46,14 +46,15 @@ class SessionStore(Protocol):
         """Store a new session."""
         ...
 
-    async def get(self, session_id: str) -> SessionRecord | None:
-        """The session with this id, live or not."""
+    async def get(self, session_id: str, *, user_id: int) -> SessionRecord | None:
+        """This user's session with this id, if the store still holds it (live or not)."""
         ...
 
     async def rotate(
         self,
         session_id: str,
         *,
+        user_id: int,
         presented_jti: str,
         new_jti: str,
         now: datetime,
@@ -68,7 +69,7 @@ class SessionStore(Protocol):
         """
         ...
 
-    async def touch(self, session_id: str, now: datetime) -> None:
+    async def touch(self, session_id: str, *, user_id: int, now: datetime) -> None:
         """Record activity on a session."""
         ...
 
@@ -92,4 +93,8 @@ class SessionStore(Protocol):
 
     async def ping(self) -> None:
         """Raise when the store cannot be reached."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
         ...

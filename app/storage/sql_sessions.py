@@ -30,15 +30,16 @@ class SqlSessionStore:
         async with self._session_factory.begin() as db:
             db.add(AuthSession(**asdict(session)))
 
-    async def get(self, session_id: str) -> SessionRecord | None:
+    async def get(self, session_id: str, *, user_id: int) -> SessionRecord | None:
         async with self._session_factory() as db:
             row = await db.get(AuthSession, session_id)
-            return _record(row) if row else None
+            return _record(row) if row and row.user_id == user_id else None
 
     async def rotate(
         self,
         session_id: str,
         *,
+        user_id: int,
         presented_jti: str,
         new_jti: str,
         now: datetime,
@@ -50,6 +51,7 @@ class SqlSessionStore:
                 update(AuthSession)
                 .where(
                     AuthSession.id == session_id,
+                    AuthSession.user_id == user_id,
                     AuthSession.refresh_jti == presented_jti,
                     *_live(now),
                 )
@@ -63,7 +65,7 @@ class SqlSessionStore:
                 .execution_options(synchronize_session=False)
             )
             row = await db.get(AuthSession, session_id, populate_existing=True)
-            if row is None:
+            if row is None or row.user_id != user_id:
                 return Rotation(RotationOutcome.DEAD, None)
             if _rowcount(swapped) == 1:
                 return Rotation(RotationOutcome.ROTATED, _record(row))
@@ -74,7 +76,7 @@ class SqlSessionStore:
             row.revoked_at = now
             return Rotation(RotationOutcome.REUSED, _record(row))
 
-    async def touch(self, session_id: str, now: datetime) -> None:
+    async def touch(self, session_id: str, *, user_id: int, now: datetime) -> None:
         async with self._session_factory.begin() as db:
             await db.execute(
                 update(AuthSession)
@@ -123,6 +125,9 @@ class SqlSessionStore:
     async def ping(self) -> None:
         async with self._session_factory() as db:
             await db.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        """The engine belongs to the user store, which closes it."""
 
 
 def _rowcount(result: object) -> int:

@@ -43,7 +43,7 @@ async def test_docs_and_openapi_are_served(api: Api) -> None:
 async def test_health_reports_the_database(api: Api) -> None:
     response = await api.client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "session_store": "ok"}
 
 
 async def test_health_is_503_when_the_database_is_unusable(tmp_path: Path) -> None:

@@ -43,10 +43,15 @@ async def test_migrations_create_exactly_the_models_schema(settings: Settings) -
     try:
         async with storage.engine.connect() as connection:
             assert await connection.run_sync(differences) == []
-            indexes = await connection.exec_driver_sql(
+            definition_query = (
                 "SELECT sql FROM sqlite_master WHERE name = 'uq_users_username_lower'"
+                if connection.dialect.name == "sqlite"
+                else "SELECT indexdef FROM pg_indexes WHERE indexname = 'uq_users_username_lower'"
             )
-            assert "lower(username)" in str(indexes.scalar_one())
+            definition = str((await connection.exec_driver_sql(definition_query)).scalar_one())
+            assert "lower(" in definition
+            assert "username" in definition
+            assert "UNIQUE" in definition.upper()
     finally:
         await storage.close()
 

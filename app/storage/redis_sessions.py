@@ -1,0 +1,211 @@
+"""The production session store: Redis (or Redis Cluster).
+
+Keys carry the user id as a hash tag, `<prefix>:{<user_id>}:…`, so that one user's session
+hashes and their session index live in one cluster slot and scripts may touch them together.
+A session is a hash that expires with the session; revocation deletes it.
+"""
+
+import math
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from redis.asyncio import Redis, RedisCluster
+
+from app.storage.protocols import Rotation, RotationOutcome, SessionRecord
+
+_TIMES = ("created_at", "last_seen_at", "expires_at", "refresh_issued_at", "revoked_at")
+_FIELDS = tuple(field.name for field in fields(SessionRecord))
+
+_ROTATE = """
+local s = redis.call('HMGET', KEYS[1], 'refresh_jti', 'previous_refresh_jti',
+                     'refresh_issued_at', 'expires_at')
+if not s[1] then return {'dead'} end
+local now = tonumber(ARGV[3])
+if tonumber(s[4]) <= now then return {'dead'} end
+if s[1] == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'previous_refresh_jti', s[1], 'refresh_jti', ARGV[2],
+             'refresh_issued_at', ARGV[3], 'last_seen_at', ARGV[3], 'expires_at', ARGV[4])
+  local expiry = math.ceil(tonumber(ARGV[4]))
+  redis.call('EXPIREAT', KEYS[1], expiry)
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[6])
+  redis.call('EXPIREAT', KEYS[2], expiry, 'NX')
+  redis.call('EXPIREAT', KEYS[2], expiry, 'GT')
+  return {'rotated', redis.call('HGETALL', KEYS[1])}
+end
+if s[2] == ARGV[1] and now - tonumber(s[3]) <= tonumber(ARGV[5]) then
+  return {'grace', redis.call('HGETALL', KEYS[1])}
+end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[6])
+return {'reused'}
+"""
+
+_REVOKE = """
+local revoked = 0
+local now = tonumber(ARGV[2])
+for i = 2, #KEYS do
+  local sid = ARGV[i + 1]
+  if sid ~= ARGV[1] then
+    local expires = redis.call('HGET', KEYS[i], 'expires_at')
+    if expires and tonumber(expires) > now then revoked = revoked + 1 end
+    redis.call('DEL', KEYS[i])
+    redis.call('ZREM', KEYS[1], sid)
+  end
+end
+return revoked
+"""
+
+_TOUCH = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'last_seen_at', ARGV[1])
+end
+return 0
+"""
+
+
+def _encode(session: SessionRecord) -> dict[str, str]:
+    encoded: dict[str, str] = {}
+    for name in _FIELDS:
+        value = getattr(session, name)
+        if value is None:
+            continue
+        encoded[name] = repr(value.timestamp()) if isinstance(value, datetime) else str(value)
+    return encoded
+
+
+def _decode(raw: dict[str, str]) -> SessionRecord:
+    values: dict[str, Any] = {name: raw.get(name) for name in _FIELDS}
+    for name in _TIMES:
+        if values[name] is not None:
+            values[name] = datetime.fromtimestamp(float(values[name]), tz=UTC)
+    values["user_id"] = int(values["user_id"])
+    return SessionRecord(**values)
+
+
+def _pairs(flat: list[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+class RedisSessionStore:
+    def __init__(self, client: "Redis | RedisCluster", *, prefix: str) -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._live_key = f"{prefix}:live-sessions"
+        self._rotate = client.register_script(_ROTATE)
+        self._revoke = client.register_script(_REVOKE)
+        self._touch = client.register_script(_TOUCH)
+
+    def _session_key(self, user_id: int, session_id: str) -> str:
+        return f"{self._prefix}:{{{user_id}}}:session:{session_id}"
+
+    def _index_key(self, user_id: int) -> str:
+        return f"{self._prefix}:{{{user_id}}}:sessions"
+
+    async def create(self, session: SessionRecord) -> None:
+        key = self._session_key(session.user_id, session.id)
+        index = self._index_key(session.user_id)
+        expiry = math.ceil(session.expires_at.timestamp())
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=cast(Any, _encode(session)))
+            pipe.expireat(key, expiry)
+            pipe.zadd(index, {session.id: session.expires_at.timestamp()})
+            pipe.expireat(index, expiry, nx=True)
+            pipe.expireat(index, expiry, gt=True)
+            await pipe.execute()
+        await self._redis.zadd(
+            self._live_key, {f"{session.user_id}:{session.id}": session.expires_at.timestamp()}
+        )
+
+    async def get(self, session_id: str, *, user_id: int) -> SessionRecord | None:
+        raw = await self._redis.hgetall(self._session_key(user_id, session_id))
+        return _decode(cast(dict[str, str], raw)) if raw else None
+
+    async def rotate(
+        self,
+        session_id: str,
+        *,
+        user_id: int,
+        presented_jti: str,
+        new_jti: str,
+        now: datetime,
+        expires_at: datetime,
+        grace: timedelta,
+    ) -> Rotation:
+        result = await self._rotate(
+            keys=[self._session_key(user_id, session_id), self._index_key(user_id)],
+            args=[
+                presented_jti,
+                new_jti,
+                repr(now.timestamp()),
+                repr(expires_at.timestamp()),
+                grace.total_seconds(),
+                session_id,
+            ],
+        )
+        outcome = RotationOutcome(result[0])
+        member = f"{user_id}:{session_id}"
+        if outcome is RotationOutcome.REUSED:
+            await self._redis.zrem(self._live_key, member)
+            return Rotation(outcome, None)
+        if outcome is RotationOutcome.DEAD:
+            return Rotation(outcome, None)
+        if outcome is RotationOutcome.ROTATED:
+            await self._redis.zadd(self._live_key, {member: expires_at.timestamp()})
+        return Rotation(outcome, _decode(_pairs(result[1])))
+
+    async def touch(self, session_id: str, *, user_id: int, now: datetime) -> None:
+        await self._touch(
+            keys=[self._session_key(user_id, session_id)], args=[repr(now.timestamp())]
+        )
+
+    async def _revoke_ids(
+        self, user_id: int, session_ids: list[str], *, now: datetime, keep: str | None
+    ) -> int:
+        if not session_ids:
+            return 0
+        revoked = await self._revoke(
+            keys=[
+                self._index_key(user_id),
+                *(self._session_key(user_id, sid) for sid in session_ids),
+            ],
+            args=[keep or "", repr(now.timestamp()), *session_ids],
+        )
+        gone = [f"{user_id}:{sid}" for sid in session_ids if sid != keep]
+        if gone:
+            await self._redis.zrem(self._live_key, *gone)
+        return int(revoked)
+
+    async def revoke(self, session_id: str, *, user_id: int, now: datetime) -> bool:
+        return await self._revoke_ids(user_id, [session_id], now=now, keep=None) == 1
+
+    async def revoke_all(
+        self, user_id: int, *, now: datetime, keep_session_id: str | None = None
+    ) -> int:
+        session_ids = cast(list[str], await self._redis.zrange(self._index_key(user_id), 0, -1))
+        return await self._revoke_ids(user_id, session_ids, now=now, keep=keep_session_id)
+
+    async def list_live(self, user_id: int, now: datetime) -> list[SessionRecord]:
+        index = self._index_key(user_id)
+        session_ids = cast(
+            list[str], await self._redis.zrangebyscore(index, f"({now.timestamp()!r}", "+inf")
+        )
+        if not session_ids:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for session_id in session_ids:
+                pipe.hgetall(self._session_key(user_id, session_id))
+            rows = await pipe.execute()
+        sessions = [_decode(row) for row in rows if row]
+        live = [session for session in sessions if session.is_live(now)]
+        return sorted(live, key=lambda session: session.created_at, reverse=True)
+
+    async def count_live(self, now: datetime) -> int:
+        await self._redis.zremrangebyscore(self._live_key, "-inf", repr(now.timestamp()))
+        return int(await self._redis.zcard(self._live_key))
+
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    async def close(self) -> None:
+        await self._redis.aclose()

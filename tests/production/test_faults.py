@@ -1,0 +1,77 @@
+"""Store outages: fail closed with 503, report them in /health, recover without a restart."""
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from app.core.clock import OffsetClock
+from app.core.config import Settings
+from tests.conftest import REDIS_TEST_URL, make_settings, serve
+from tests.factories import DEFAULT_PASSWORD, Api
+from tests.tcp_proxy import TcpProxy
+
+
+@pytest.fixture
+async def proxies(postgres_database: str) -> AsyncIterator[tuple[TcpProxy, TcpProxy]]:
+    database = make_url(postgres_database)
+    redis = make_url(REDIS_TEST_URL)
+    pg_proxy = TcpProxy(database.host or "127.0.0.1", database.port or 5432)
+    redis_proxy = TcpProxy(redis.host or "127.0.0.1", redis.port or 6379)
+    await pg_proxy.start()
+    await redis_proxy.start()
+    yield pg_proxy, redis_proxy
+    await pg_proxy.cut()
+    await redis_proxy.cut()
+
+
+def _settings_through(postgres_database: str, pg: TcpProxy, redis: TcpProxy) -> Settings:
+    database = make_url(postgres_database).set(port=pg.port)
+    redis_url = make_url(REDIS_TEST_URL).set(port=redis.port)
+    return make_settings(
+        database.render_as_string(hide_password=False),
+        REDIS_URL=redis_url.render_as_string(hide_password=False),
+    )
+
+
+async def _assert_unavailable(api: Api, tokens_headers: dict[str, str], store: str) -> None:
+    me = await api.client.get("/api/v1/users/me", headers=tokens_headers)
+    assert me.status_code == 503, me.text
+    assert me.json()["code"] == "store_unavailable"
+    login = await api.login("someone@example.com", DEFAULT_PASSWORD)
+    assert login.status_code == 503
+    health = await api.client.get("/health")
+    assert health.status_code == 503
+    assert health.json()[store] == "down"
+
+
+async def test_redis_outage_fails_closed_and_recovers(
+    postgres_database: str, proxies: tuple[TcpProxy, TcpProxy]
+) -> None:
+    pg, redis = proxies
+    clock = OffsetClock()
+    async with serve(_settings_through(postgres_database, pg, redis), clock) as (_, api):
+        user = await api.new_user()
+        await redis.cut()
+        clock.advance(1.0)
+        await _assert_unavailable(api, user.headers, "session_store")
+        await redis.start()
+        assert (await api.client.get("/health")).status_code == 200
+        assert (await api.me(user.tokens)).status_code == 200
+        assert (await api.login(user.email, DEFAULT_PASSWORD)).status_code == 200
+
+
+async def test_postgres_outage_fails_closed_and_recovers(
+    postgres_database: str, proxies: tuple[TcpProxy, TcpProxy]
+) -> None:
+    pg, redis = proxies
+    clock = OffsetClock()
+    async with serve(_settings_through(postgres_database, pg, redis), clock) as (_, api):
+        user = await api.new_user()
+        await pg.cut()
+        clock.advance(1.0)
+        await _assert_unavailable(api, user.headers, "database")
+        await pg.start()
+        assert (await api.client.get("/health")).status_code == 200
+        assert (await api.me(user.tokens)).status_code == 200
+        assert (await api.login(user.email, DEFAULT_PASSWORD)).status_code == 200
