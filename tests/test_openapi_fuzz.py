@@ -1,13 +1,7 @@
 """Schemathesis over /openapi.json against a real uvicorn server: no 5xx, no schema violation."""
 
 import itertools
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,9 +17,9 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from tests.factories import ADMIN_EMAIL, ADMIN_PASSWORD, ADMIN_USERNAME
+from tests.factories import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.servers import running_server
 
-ROOT = Path(__file__).resolve().parents[1]
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -34,49 +28,11 @@ CHECKS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    data = tmp_path_factory.mktemp("fuzz")
-    env = {
-        **os.environ,
-        "ENVIRONMENT": "test",
-        "SECRET_KEY": "fuzz-signing-key-" + "f" * 40,
-        "DATABASE_URL": f"sqlite:///{data}/auth.db",
-        "ADMIN_EMAIL": ADMIN_EMAIL,
-        "ADMIN_USERNAME": ADMIN_USERNAME,
-        "ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "SECURE_COOKIES": "true",
-        "ARGON2_MEMORY_COST_KIB": "8192",
-        "ARGON2_TIME_COST": "1",
-        "RATE_LIMIT_ENABLED": "false",
-        "LOG_LEVEL": "WARNING",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.asgi:app", "--port", str(port), "--no-access-log"],
-        cwd=data,
-        env={**env, "PYTHONPATH": str(ROOT)},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        else:
-            raise RuntimeError("the server did not start")
+    workdir = tmp_path_factory.mktemp("fuzz")
+    with running_server(workdir, {"RATE_LIMIT_ENABLED": "false"}) as (url, _):
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
