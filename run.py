@@ -1,21 +1,50 @@
 """Start the service: `python run.py` (HOST, PORT, WORKERS and RELOAD come from settings)."""
 
 import asyncio
+import logging
 import os
 import secrets
+import shutil
+import tempfile
+from pathlib import Path
 
 import uvicorn
 
 from app.core.config import Settings
+from app.core.logging import configure_logging, get_logger
 from app.services.startup import prepare_from_settings
+
+GRACEFUL_SHUTDOWN_SECONDS = 30
+
+
+def _share_across_workers(settings: Settings) -> None:
+    """Set up what several worker processes must have in common, and say what they do not."""
+    if not settings.SECRET_KEY.get_secret_value():
+        # Every worker must sign with the same key; a throw-away one is shared via the environment.
+        os.environ["SECRET_KEY"] = secrets.token_urlsafe(48)
+    if settings.WORKERS > 1:
+        metrics_dir = os.environ.setdefault(
+            "PROMETHEUS_MULTIPROC_DIR",
+            str(Path(tempfile.gettempdir()) / f"auth-metrics-{os.getpid()}"),
+        )
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        Path(metrics_dir).mkdir(parents=True)
+        if not settings.REDIS_URL:
+            get_logger("app").warning(
+                "embedded_backends_with_several_workers",
+                workers=settings.WORKERS,
+                shared="users, sessions, revocations and metrics",
+                per_worker="rate limits and login lockout counters (each worker grants the full "
+                "budget); set REDIS_URL to share them",
+            )
 
 
 def main() -> None:
     settings = Settings()
-    if not settings.SECRET_KEY.get_secret_value():
-        # Every worker must sign with the same key; a throw-away one is shared via the environment.
-        os.environ["SECRET_KEY"] = secrets.token_urlsafe(48)
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
+    _share_across_workers(settings)
     asyncio.run(prepare_from_settings(Settings()))
+    logging.getLogger("uvicorn.error").setLevel(settings.LOG_LEVEL)
     uvicorn.run(
         "app.asgi:app",
         host=settings.HOST,
@@ -24,7 +53,8 @@ def main() -> None:
         reload=settings.RELOAD,
         proxy_headers=False,
         server_header=False,
-        log_level="info",
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
 
 

@@ -72,7 +72,8 @@ def running_server(
         "--no-access-log",
     ]
     env = server_environment(workdir, PORT=str(port), **(settings or {}))
-    process = subprocess.Popen(argv, cwd=workdir, env=env)
+    log = (workdir / "server.log").open("wb")
+    process = subprocess.Popen(argv, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(url, process)
@@ -85,3 +86,4 @@ def running_server(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        log.close()

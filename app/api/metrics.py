@@ -1,9 +1,11 @@
 """Prometheus metrics: HTTP traffic by route and status, and the security event counters."""
 
+import os
 import time
 from collections.abc import Awaitable, Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.events import SecurityEvent
@@ -48,7 +50,10 @@ class Metrics:
             registry=self.registry,
         )
         self.active_sessions = Gauge(
-            "auth_active_sessions", "Live sessions in the session store.", registry=self.registry
+            "auth_active_sessions",
+            "Live sessions in the session store.",
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
         )
         for event in SecurityEvent:
             self.security_events.labels(event=event.value)
@@ -67,8 +72,16 @@ class Metrics:
             self.refreshes.labels(outcome=event.value.removeprefix("refresh_")).inc()
 
     async def render(self, count_active_sessions: Callable[[], Awaitable[int]]) -> bytes:
-        """The exposition text, with the gauges read from the stores first."""
+        """The exposition text, with the gauges read from the stores first.
+
+        Under several workers (PROMETHEUS_MULTIPROC_DIR set, as run.py does) every worker writes
+        its samples to that folder and the answer adds up all of them.
+        """
         self.active_sessions.set(await count_active_sessions())
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            merged = CollectorRegistry()
+            MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+            return generate_latest(merged)
         return generate_latest(self.registry)
 
 

@@ -1,0 +1,114 @@
+"""The Redis backend on a real three-master Redis Cluster started on loopback ports."""
+
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+
+from app.core.clock import OffsetClock
+from tests.conftest import make_settings, serve
+from tests.factories import DEFAULT_PASSWORD
+from tests.servers import free_port
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    workdir = tmp_path_factory.mktemp("cluster")
+    ports = [free_port() for _ in range(3)]
+    nodes = [
+        subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                f"nodes-{port}.conf",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        for port in ports
+    ]
+    try:
+        for port in ports:
+            _wait(Redis(port=port).ping)
+        subprocess.run(
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{port}" for port in ports),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        _wait(lambda: Redis(port=ports[0]).cluster("info")["cluster_state"] == "ok")
+        yield f"redis://127.0.0.1:{ports[0]}/0"
+    finally:
+        for node in nodes:
+            node.terminate()
+            node.wait(timeout=10)
+
+
+def _wait(ready: Callable[[], object], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if ready():
+                return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise TimeoutError("the Redis Cluster did not come up")
+        time.sleep(0.1)
+
+
+async def test_sessions_rotation_revocation_and_limits_on_a_cluster(
+    redis_cluster: str, postgres_database: str, tmp_path: Path
+) -> None:
+    clock = OffsetClock()
+    settings = make_settings(
+        postgres_database,
+        REDIS_URL=redis_cluster,
+        REDIS_CLUSTER=True,
+        REDIS_KEY_PREFIX=f"cluster{time.monotonic_ns()}",
+        RATE_LIMIT_REGISTER="3/minute",
+    )
+    async with serve(settings, clock) as (_, api):
+        user = await api.new_user(email=f"c{time.monotonic_ns()}@example.com")
+        second = await api.tokens(user.email, DEFAULT_PASSWORD)
+        listed = await api.client.get("/api/v1/sessions/", headers=user.headers)
+        assert len(listed.json()) == 2
+        rotated = await api.refresh(user.tokens.refresh_token)
+        assert rotated.status_code == 200
+        clock.advance(settings.REFRESH_REUSE_GRACE_SECONDS + 1)
+        reused = await api.refresh(user.tokens.refresh_token)
+        assert reused.json()["code"] == "refresh_token_reused"
+        changed = await api.client.put(
+            "/api/v1/users/me",
+            json={"password": "a cluster-proof password", "current_password": DEFAULT_PASSWORD},
+            headers=second.headers,
+        )
+        assert changed.status_code == 200
+        clock.advance(settings.SESSION_CACHE_SECONDS)
+        assert (await api.me(second)).status_code == 200
+        assert (await api.me(rotated.json()["access_token"])).status_code == 401
+        statuses = [(await api.register()).status_code for _ in range(3)]
+        assert statuses[-1] == 429
+        assert (await api.client.get("/health")).json()["session_store"] == "ok"

@@ -1,0 +1,106 @@
+"""`python run.py` with several workers, and graceful shutdown on SIGTERM."""
+
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import REDIS_TEST_PREFIX, REDIS_TEST_URL
+from tests.factories import ADMIN_EMAIL, ADMIN_PASSWORD, DEFAULT_PASSWORD
+from tests.servers import ROOT, running_server
+
+RUN_PY = [sys.executable, str(ROOT / "run.py")]
+
+
+def _admin_headers(url: str) -> dict[str, str]:
+    login = httpx.post(
+        f"{url}/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+    )
+    assert login.status_code == 200, login.text
+    return {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+
+def _register(url: str, count: int) -> None:
+    for index in range(count):
+        with httpx.Client() as client:
+            response = client.post(
+                f"{url}/api/v1/auth/register",
+                json={
+                    "email": f"worker{index}.{time.monotonic_ns()}@example.com",
+                    "username": f"w{time.monotonic_ns()}",
+                    "password": DEFAULT_PASSWORD,
+                },
+            )
+            assert response.status_code == 201, response.text
+
+
+def test_four_workers_on_the_embedded_backends(tmp_path: Path) -> None:
+    settings = {"WORKERS": "4", "RATE_LIMIT_REGISTER": "1000/minute"}
+    with running_server(tmp_path, settings, command=RUN_PY) as (url, _):
+        _register(url, 12)
+        headers = _admin_headers(url)
+        admins = httpx.get(f"{url}/api/v1/users/?is_admin=true", headers=headers).json()
+        assert admins["total"] == 1
+        metrics = httpx.get(f"{url}/metrics", headers=headers).text
+        assert "auth_registrations_total 12.0" in metrics
+        assert 'auth_logins_total{outcome="success"} 1.0' in metrics
+    log = (tmp_path / "server.log").read_text()
+    assert "embedded_backends_with_several_workers" in log
+    assert log.count("created the default admin") == 1
+
+
+def test_four_workers_share_limits_through_redis(postgres_database: str, tmp_path: Path) -> None:
+    settings = {
+        "WORKERS": "4",
+        "DATABASE_URL": postgres_database,
+        "REDIS_URL": REDIS_TEST_URL,
+        "REDIS_KEY_PREFIX": f"{REDIS_TEST_PREFIX}:workers{time.monotonic_ns()}",
+        "RATE_LIMIT_LOGIN": "5/minute",
+        "LOGIN_LOCKOUT_THRESHOLD": "0",
+    }
+    with running_server(tmp_path, settings, command=RUN_PY) as (url, _):
+        statuses = []
+        for _ in range(6):
+            with httpx.Client() as client:
+                response = client.post(
+                    f"{url}/api/v1/auth/login",
+                    json={"email": "nobody@example.com", "password": "wrong password"},
+                )
+                statuses.append(response.status_code)
+        assert statuses == [401] * 5 + [429]
+    assert "embedded_backends_with_several_workers" not in (tmp_path / "server.log").read_text()
+
+
+def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
+    settings = {"ARGON2_MEMORY_COST_KIB": "262144", "ARGON2_TIME_COST": "6"}
+    with running_server(tmp_path, settings, command=RUN_PY) as (url, process):
+        email = f"slow{time.monotonic_ns()}@example.com"
+        registered = httpx.post(
+            f"{url}/api/v1/auth/register",
+            json={"email": email, "username": "slowhasher", "password": DEFAULT_PASSWORD},
+            timeout=30,
+        )
+        assert registered.status_code == 201
+        answers: list[int] = []
+
+        def login() -> None:
+            response = httpx.post(
+                f"{url}/api/v1/auth/login",
+                json={"email": email, "password": DEFAULT_PASSWORD},
+                timeout=30,
+            )
+            answers.append(response.status_code)
+
+        in_flight = threading.Thread(target=login)
+        started = time.monotonic()
+        in_flight.start()
+        time.sleep(0.15)
+        process.send_signal(signal.SIGTERM)
+        in_flight.join(timeout=30)
+        assert answers == [200]
+        # uvicorn re-raises the signal once the graceful shutdown is over.
+        assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+        assert time.monotonic() - started > 0.15
