@@ -6,6 +6,10 @@ from typing import Any
 from limits.aio.storage import RedisClusterStorage, RedisStorage
 from limits.aio.storage import Storage as LimitsStorage
 from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.ext.asyncio import AsyncSession as DbSession
 
@@ -44,8 +48,12 @@ def _limits_uri(redis_url: str, *, cluster: bool) -> str:
 
 
 def _redis_backends(settings: Settings, redis_url: str) -> tuple[SessionStore, LimitsStorage]:
+    # A restarted or failed-over Redis leaves dead pooled connections; retry on a fresh one.
+    retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=3)
     options: dict[str, Any] = {
         "decode_responses": True,
+        "retry": retry,
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
         "socket_timeout": REDIS_TIMEOUT_SECONDS,
         "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
         "max_connections": settings.REDIS_MAX_CONNECTIONS,
@@ -56,12 +64,17 @@ def _redis_backends(settings: Settings, redis_url: str) -> tuple[SessionStore, L
         else Redis.from_url(redis_url, health_check_interval=10, **options)
     )
     limits_class = RedisClusterStorage if settings.REDIS_CLUSTER else RedisStorage
+    connection_options: dict[str, Any] = {
+        "socket_timeout": REDIS_TIMEOUT_SECONDS,
+        "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+        "retry": retry,
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+    }
     rate_limits = limits_class(
         _limits_uri(redis_url, cluster=settings.REDIS_CLUSTER),
         implementation="redispy",
         key_prefix=f"{settings.REDIS_KEY_PREFIX}:limits",
-        socket_timeout=REDIS_TIMEOUT_SECONDS,
-        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        **connection_options,
     )
     return RedisSessionStore(client, prefix=settings.REDIS_KEY_PREFIX), rate_limits
 

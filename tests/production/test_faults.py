@@ -1,14 +1,20 @@
 """Store outages: fail closed with 503, report them in /health, recover without a restart."""
 
+import subprocess
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+from redis import Redis as SyncRedis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.engine import make_url
 
 from app.core.clock import OffsetClock
 from app.core.config import Settings
 from tests.conftest import REDIS_TEST_URL, make_settings, serve
 from tests.factories import DEFAULT_PASSWORD, Api
+from tests.servers import free_port
 from tests.tcp_proxy import TcpProxy
 
 
@@ -75,3 +81,60 @@ async def test_postgres_outage_fails_closed_and_recovers(
         assert (await api.client.get("/health")).status_code == 200
         assert (await api.me(user.tokens)).status_code == 200
         assert (await api.login(user.email, DEFAULT_PASSWORD)).status_code == 200
+
+
+def _start_persistent_redis(workdir: Path, port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(workdir),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            SyncRedis(port=port).ping()
+            return process
+        except RedisConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+async def test_sessions_survive_a_restart_of_redis_with_persistence(
+    postgres_database: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    redis = _start_persistent_redis(tmp_path, port)
+    settings = make_settings(
+        postgres_database,
+        REDIS_URL=f"redis://127.0.0.1:{port}/0",
+        REDIS_KEY_PREFIX=f"persist{time.monotonic_ns()}",
+    )
+    clock = OffsetClock()
+    try:
+        async with serve(settings, clock) as (_, api):
+            user = await api.new_user(email=f"persist{time.monotonic_ns()}@example.com")
+            SyncRedis(port=port).shutdown()
+            redis.wait(timeout=10)
+            redis = _start_persistent_redis(tmp_path, port)
+            clock.advance(1.0)
+            assert (await api.me(user.tokens)).status_code == 200
+            assert (await api.refresh(user.tokens.refresh_token)).status_code == 200
+            sessions = await api.client.get("/api/v1/sessions/", headers=user.headers)
+            assert len(sessions.json()) == 1
+    finally:
+        redis.terminate()
+        redis.wait(timeout=10)
