@@ -73,5 +73,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             allow_credentials=True,
             allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "X-CSRF-Token", "X-Request-ID"],
+            expose_headers=["Retry-After", "RateLimit", "RateLimit-Policy", "X-Request-ID"],
         )
     return app

@@ -82,10 +82,14 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "validation_error", detail)
 
 
+# Codes whose status phrase differs between Python versions are pinned here.
+_HTTP_CODES = {413: "content_too_large", 422: "unprocessable_content"}
+
+
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     phrase = HTTPStatus(exc.status_code).phrase
-    code = phrase.lower().replace(" ", "_").replace("-", "_")
+    code = _HTTP_CODES.get(exc.status_code) or phrase.lower().replace(" ", "_").replace("-", "_")
     detail = exc.detail if isinstance(exc.detail, str) else phrase
     return error_response(exc.status_code, code, detail, headers=exc.headers)
 

@@ -8,9 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession as DbSession
 from app.core.csrf import csrf_token_for, csrf_token_valid
 from app.core.devices import MAX_USER_AGENT_LENGTH, describe_device
 from app.core.errors import (
-    AccountLocked,
     CsrfFailed,
     InvalidCredentials,
+    RateLimited,
     RefreshTokenReused,
     SessionRevoked,
 )
@@ -86,22 +86,34 @@ async def register(ctx: ServiceContext, db: DbSession, *, data: UserCreate) -> A
 
 async def _ensure_login_allowed(
     ctx: ServiceContext, *, email: str, user: User | None, client: ClientInfo
-) -> None:
+) -> bool:
     """Apply the per-account budget and lockout before any password is checked.
 
-    Both are keyed by the submitted email, existing or not, so they reveal nothing. A locked
-    account still admits a client whose address holds one of the user's live sessions: an
-    attacker can then keep strangers out, but not the owner on their usual network.
+    Both are keyed by the submitted email, existing or not, so they reveal nothing. A client
+    whose address holds one of the user's live sessions is exempt from both: an attacker can
+    keep strangers out, but not the owner on their usual network. Returns whether the client
+    was let in only by that exemption.
     """
-    await ctx.limiter.hit(LOGIN_ACCOUNT, email)
     try:
+        await ctx.limiter.hit(LOGIN_ACCOUNT, email)
         await ctx.limiter.ensure_not_locked(email)
-    except AccountLocked:
-        if user is None or client.ip_address is None:
-            raise
-        live = await ctx.sessions.list_live(user.id, ctx.clock.now())
-        if not any(session.ip_address == client.ip_address for session in live):
-            raise
+    except RateLimited as refusal:
+        if await _has_session_from(ctx, user, client):
+            return True
+        ctx.events.emit(SecurityEvent.RATE_LIMITED, policy=refusal.policy, user_id=_id(user))
+        raise
+    return False
+
+
+async def _has_session_from(ctx: ServiceContext, user: User | None, client: ClientInfo) -> bool:
+    if user is None or client.ip_address is None:
+        return False
+    live = await ctx.sessions.list_live(user.id, ctx.clock.now())
+    return any(session.ip_address == client.ip_address for session in live)
+
+
+def _id(user: User | None) -> int | None:
+    return user.id if user else None
 
 
 async def login(
@@ -114,14 +126,16 @@ async def login(
     """
     email = email.strip().lower()
     user = await UserRepository(db).get_by_email(email)
-    await _ensure_login_allowed(ctx, email=email, user=user, client=client)
+    exempted = await _ensure_login_allowed(ctx, email=email, user=user, client=client)
     valid, new_hash = await ctx.hasher.verify(password, user.hashed_password if user else None)
     if user is None or not valid or not user.is_active:
-        ctx.events.emit(SecurityEvent.LOGIN_FAILED, user_id=user.id if user else None)
+        ctx.events.emit(SecurityEvent.LOGIN_FAILED, user_id=_id(user))
         if await ctx.limiter.record_failure(email):
-            ctx.events.emit(SecurityEvent.ACCOUNT_LOCKED, user_id=user.id if user else None)
+            ctx.events.emit(SecurityEvent.ACCOUNT_LOCKED, user_id=_id(user))
         raise InvalidCredentials
-    await ctx.limiter.clear_failures(email)
+    if not exempted:
+        # The owner getting in past a lock must not reset the attacker's count of failures.
+        await ctx.limiter.clear_failures(email)
     if new_hash is not None:
         user.hashed_password = new_hash
     now = ctx.clock.now()

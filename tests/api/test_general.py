@@ -118,6 +118,10 @@ async def test_cors_allows_configured_origins_only(api: Api, settings: Settings)
     )
     assert preflight.status_code == 200
     assert preflight.headers["access-control-allow-origin"] == allowed
+    exposed = await api.client.get("/health", headers={"Origin": allowed})
+    exposed_names = exposed.headers["access-control-expose-headers"].lower()
+    for name in ("retry-after", "ratelimit", "ratelimit-policy", "x-request-id"):
+        assert name in exposed_names
     evil = await api.client.options(
         "/api/v1/auth/login",
         headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},

@@ -167,6 +167,31 @@ async def test_lockout_spares_the_owner_on_a_known_address(database_url: str) ->
         assert owner.status_code == 200
 
 
+async def test_owner_sign_in_during_a_lock_does_not_unlock_the_attacker(
+    database_url: str,
+) -> None:
+    async with serve(_behind_proxy(database_url, LOGIN_LOCKOUT_THRESHOLD=2)) as (_, api):
+        victim = await api.new_user()
+        for _ in range(2):
+            await _login_from(api, "198.51.100.66", victim.email, "not the password")
+        owner = await _login_from(api, "203.0.113.7", victim.email, DEFAULT_PASSWORD)
+        assert owner.status_code == 200
+        attacker = await _login_from(api, "198.51.100.66", victim.email, DEFAULT_PASSWORD)
+        assert attacker.status_code == 429
+
+
+async def test_owner_is_exempt_from_the_per_account_budget(database_url: str) -> None:
+    settings = _behind_proxy(database_url, RATE_LIMIT_LOGIN="3/minute", LOGIN_LOCKOUT_THRESHOLD=0)
+    async with serve(settings) as (_, api):
+        victim = await api.new_user()
+        for octet in range(3):
+            await _login_from(api, f"198.51.100.{octet}", victim.email, "not the password")
+        stranger = await _login_from(api, "198.51.100.99", victim.email, DEFAULT_PASSWORD)
+        _assert_429(stranger)
+        owner = await _login_from(api, "203.0.113.7", victim.email, DEFAULT_PASSWORD)
+        assert owner.status_code == 200
+
+
 async def test_lockout_of_unknown_emails_looks_the_same(database_url: str) -> None:
     async with serve(_behind_proxy(database_url, LOGIN_LOCKOUT_THRESHOLD=2)) as (_, api):
         user = await api.new_user()
@@ -210,4 +235,4 @@ async def test_lockouts_and_limits_are_counted_in_metrics(database_url: str) -> 
         admin = await api.admin()
         text = (await api.client.get("/metrics", headers=admin.headers)).text
         assert 'auth_security_events_total{event="account_locked"} 1.0' in text
-        assert 'auth_security_events_total{event="rate_limited"} 1.0' in text
+        assert 'auth_security_events_total{event="rate_limited"} 2.0' in text

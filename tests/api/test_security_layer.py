@@ -173,6 +173,7 @@ async def test_huge_chunked_bodies_are_refused_with_413(api: Api) -> None:
         "/api/v1/auth/login", content=chunks(), headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 413
+    assert response.json()["code"] == "content_too_large"
 
 
 async def test_unknown_email_and_wrong_password_take_the_same_time(database_url: str) -> None:

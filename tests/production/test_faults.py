@@ -105,7 +105,7 @@ def _start_persistent_redis(workdir: Path, port: int) -> subprocess.Popen[bytes]
     deadline = time.monotonic() + 20
     while True:
         try:
-            SyncRedis(port=port).ping()
+            SyncRedis(host="127.0.0.1", port=port).ping()
             return process
         except RedisConnectionError:
             if time.monotonic() > deadline:
@@ -127,7 +127,7 @@ async def test_sessions_survive_a_restart_of_redis_with_persistence(
     try:
         async with serve(settings, clock) as (_, api):
             user = await api.new_user(email=f"persist{time.monotonic_ns()}@example.com")
-            SyncRedis(port=port).shutdown()
+            SyncRedis(host="127.0.0.1", port=port).shutdown()
             redis.wait(timeout=10)
             redis = _start_persistent_redis(tmp_path, port)
             clock.advance(1.0)

@@ -1,5 +1,7 @@
 """The Redis backend on a real three-master Redis Cluster started on loopback ports."""
 
+import random
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -11,13 +13,25 @@ from redis import Redis
 from app.core.clock import OffsetClock
 from tests.conftest import make_settings, serve
 from tests.factories import DEFAULT_PASSWORD
-from tests.servers import free_port
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free and valid too."""
+    while True:
+        port = random.randint(20000, 29999)
+        with socket.socket() as first, socket.socket() as bus:
+            try:
+                first.bind(("127.0.0.1", port))
+                bus.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
 
 
 @pytest.fixture(scope="module")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("cluster")
-    ports = [free_port() for _ in range(3)]
+    ports = [_cluster_port() for _ in range(3)]
     nodes = [
         subprocess.Popen(
             [
@@ -43,7 +57,7 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     ]
     try:
         for port in ports:
-            _wait(Redis(port=port).ping)
+            _wait(Redis(host="127.0.0.1", port=port).ping)
         subprocess.run(
             [
                 "redis-cli",
@@ -57,7 +71,9 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             check=True,
             capture_output=True,
         )
-        _wait(lambda: Redis(port=ports[0]).cluster("info")["cluster_state"] == "ok")
+        _wait(
+            lambda: Redis(host="127.0.0.1", port=ports[0]).cluster("info")["cluster_state"] == "ok"
+        )
         yield f"redis://127.0.0.1:{ports[0]}/0"
     finally:
         for node in nodes:
