@@ -38,11 +38,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await prepare_database(
-            storage, settings=settings, hasher=services.hasher, clock=services.clock
-        )
-        yield
-        await storage.close()
+        try:
+            await prepare_database(
+                storage, settings=settings, hasher=services.hasher, clock=services.clock
+            )
+            yield
+        finally:
+            await storage.close()
 
     app = FastAPI(
         title=settings.PROJECT_NAME,

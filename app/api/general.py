@@ -50,7 +50,13 @@ async def _metrics_reader(
     request: Request, context: ContextDep, token: Annotated[str | None, Depends(bearer_token)]
 ) -> None:
     expected = context.settings.METRICS_TOKEN
-    if token and expected and hmac.compare_digest(token, expected.get_secret_value()):
+    if (
+        token
+        and expected
+        and hmac.compare_digest(
+            token.encode("utf-8", "surrogateescape"), expected.get_secret_value().encode()
+        )
+    ):
         return
     await get_admin(await get_principal(request, context, token))
 

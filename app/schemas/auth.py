@@ -2,18 +2,20 @@
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.core.tokens import MAX_TOKEN_LENGTH
-from app.schemas.user import Password
+from app.schemas.user import Password, normalize_email
 
 TokenString = Annotated[str, Field(min_length=1, max_length=MAX_TOKEN_LENGTH)]
+# Any text is accepted (a malformed email is just wrong credentials), normalised like at sign-up.
+SignInEmail = Annotated[str, Field(min_length=1, max_length=254), AfterValidator(normalize_email)]
 
 
 class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: Annotated[str, Field(min_length=1, max_length=254)]
+    email: SignInEmail
     password: Password
 
 
@@ -23,7 +25,7 @@ class LoginForm(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     grant_type: Annotated[str | None, Field(pattern=r"^password$")] = None
-    username: Annotated[str, Field(min_length=1, max_length=254)]
+    username: SignInEmail
     password: Password
     scope: Annotated[str, Field(max_length=1024)] = ""
 

@@ -1,8 +1,10 @@
 """Request and response bodies for users."""
 
+import contextlib
 from datetime import datetime
 from typing import Annotated
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 MAX_PASSWORD_INPUT = 1024
@@ -10,6 +12,14 @@ MAX_PASSWORD_INPUT = 1024
 
 def _lower(value: str) -> str:
     return value.lower()
+
+
+def normalize_email(value: str) -> str:
+    """The form registration stores: validated and normalised when possible, lower case."""
+    text = value.strip()
+    with contextlib.suppress(EmailNotValidError):
+        text = validate_email(text, check_deliverability=False).normalized
+    return text.lower()
 
 
 Email = Annotated[EmailStr, Field(max_length=254), AfterValidator(_lower)]

@@ -17,7 +17,7 @@ from app.core.errors import (
 from app.core.events import SecurityEvent
 from app.core.tokens import new_token_id
 from app.models import User
-from app.schemas.user import UserCreate
+from app.schemas.user import UserCreate, normalize_email
 from app.services.authentication import load_account
 from app.services.context import ClientInfo, CsrfProof, Principal, ServiceContext
 from app.services.passwords import check_password_policy
@@ -124,7 +124,7 @@ async def login(
     An unknown email, a wrong password and a deactivated account fail identically and take the
     same time, so that the answer does not reveal which accounts exist.
     """
-    email = email.strip().lower()
+    email = normalize_email(email)
     user = await UserRepository(db).get_by_email(email)
     exempted = await _ensure_login_allowed(ctx, email=email, user=user, client=client)
     valid, new_hash = await ctx.hasher.verify(password, user.hashed_password if user else None)

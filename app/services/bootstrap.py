@@ -7,6 +7,7 @@ from app.core.clock import Clock
 from app.core.errors import EmailTaken, UsernameTaken
 from app.core.passwords import PasswordHasher
 from app.models import User
+from app.schemas.user import normalize_email
 from app.storage.users import UserRepository
 
 
@@ -26,7 +27,7 @@ async def ensure_default_admin(
     if credentials is None:
         return False
     email, username, password = credentials
-    email = email.strip().lower()
+    email = normalize_email(email)
     async with session_factory() as db:
         users = UserRepository(db)
         if await users.email_in_use(email) or await users.username_in_use(username):

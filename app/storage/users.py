@@ -43,6 +43,11 @@ class UserFilter:
     is_admin: bool | None = None
 
 
+# No stored text can hold NUL (PostgreSQL refuses it; SQLite's LIKE stops at it), so a term
+# containing one matches nothing and is never sent to the database.
+_UNSTORABLE = "\x00"
+
+
 def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -57,6 +62,8 @@ class UserRepository:
 
     async def get_by_email(self, email: str) -> User | None:
         """The user with this (already normalised) email."""
+        if _UNSTORABLE in email:
+            return None
         return await self._db.scalar(select(User).where(User.email == email))
 
     async def email_in_use(self, email: str, *, except_id: int | None = None) -> bool:
@@ -100,6 +107,8 @@ class UserRepository:
 
     async def page(self, where: UserFilter, *, limit: int, offset: int) -> tuple[list[User], int]:
         """One page of users matching the filter, and how many match in all."""
+        if where.search and _UNSTORABLE in where.search:
+            return [], 0
         conditions = []
         if where.search:
             pattern = f"%{_escape_like(where.search.lower())}%"

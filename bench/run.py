@@ -1,0 +1,350 @@
+"""Benchmark the service against a bare FastAPI endpoint, on one worker each, with wrk.
+
+    .venv/bin/python bench/run.py                    # SQLite + embedded stores
+    .venv/bin/python bench/run.py --backend production   # PostgreSQL + Redis on 127.0.0.1
+    .venv/bin/python bench/run.py --seed 100000      # with 100 000 users and sessions stored
+
+It prints figures and asserts nothing. wrk comes from the OS packages (`apt-get install wrk`).
+"""
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.core.config import Settings  # noqa: E402
+from app.core.passwords import PasswordHasher  # noqa: E402
+from app.core.tokens import new_token_id  # noqa: E402
+from app.models import User  # noqa: E402
+from app.storage.factory import build_storage  # noqa: E402
+from app.storage.protocols import SessionRecord  # noqa: E402
+from app.storage.sql_sessions import SqlSessionStore  # noqa: E402
+
+WRK = ROOT / "bench" / "wrk"
+PASSWORD = "benchmark password 2026"
+UNLIMITED = "1000000000/minute"
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+POSTGRES_BENCH_DATABASE = "auth_service_bench"
+REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
+@dataclass
+class WrkResult:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def _milliseconds(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def wrk(
+    url: str, *, duration: int, connections: int, threads: int, script: str, env: dict[str, str]
+) -> WrkResult:
+    command = [
+        "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
+        "-s", str(WRK / script), url,
+    ]
+    output = subprocess.run(
+        command, capture_output=True, text=True, check=True, env={**os.environ, **env}
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = _milliseconds(re.search(r"50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    p99 = _milliseconds(re.search(r"99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    failed = int(errors.group(1)) if errors else 0
+    if socket_errors:
+        failed += sum(int(count) for count in socket_errors.groups())
+    return WrkResult(rps, p50, p99, failed)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PeakRss:
+    """Samples a process's peak resident memory (VmHWM) until stopped."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            try:
+                status = Path(f"/proc/{self.pid}/status").read_text()
+            except FileNotFoundError:
+                return
+            match = re.search(r"VmHWM:\s+(\d+) kB", status)
+            if match:
+                self.peak_kib = max(self.peak_kib, int(match.group(1)))
+            self._stop.wait(0.2)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_kib / 1024
+
+
+@contextmanager
+def server(module: str, env: dict[str, str], workdir: Path) -> Iterator[tuple[str, int]]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "uvicorn", module, "--port", str(port), "--workers", "1",
+            "--no-access-log", "--log-level", "warning", "--no-proxy-headers",
+        ],
+        cwd=workdir,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                httpx.get(url + "/health", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        yield url, process.pid
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def service_settings(backend: str, workdir: Path) -> dict[str, str]:
+    settings = {
+        "ENVIRONMENT": "production",
+        "SECRET_KEY": "benchmark-signing-key-" + "b" * 40,
+        "ADMIN_EMAIL": "admin@example.com",
+        "ADMIN_USERNAME": "admin",
+        "ADMIN_PASSWORD": "benchmark admin password",
+        "SECURE_COOKIES": "true",
+        "RATE_LIMIT_LOGIN": UNLIMITED,
+        "RATE_LIMIT_REGISTER": UNLIMITED,
+        "RATE_LIMIT_REFRESH": UNLIMITED,
+        "RATE_LIMIT_API": UNLIMITED,
+        "LOGIN_LOCKOUT_THRESHOLD": "0",
+        "DATABASE_URL": f"sqlite:///{workdir}/auth.db",
+    }
+    if backend == "production":
+        settings["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{POSTGRES_BENCH_DATABASE}"
+        settings["REDIS_URL"] = REDIS_URL
+        settings["REDIS_KEY_PREFIX"] = "authbench"
+    return settings
+
+
+async def reset_production_stores() -> None:
+    import asyncpg
+    from redis.asyncio import Redis
+
+    connection = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{POSTGRES_BENCH_DATABASE}" WITH (FORCE)')
+        await connection.execute(f'CREATE DATABASE "{POSTGRES_BENCH_DATABASE}"')
+    finally:
+        await connection.close()
+    redis = Redis.from_url(REDIS_URL)
+    await redis.flushdb()
+    await redis.aclose()
+
+
+async def seed(settings: Settings, count: int) -> None:
+    """Store `count` extra users, each with one live session, in bulk."""
+    storage = build_storage(settings)
+    hashed = await PasswordHasher.from_settings(settings).hash(PASSWORD)
+    now = datetime.now(UTC)
+    try:
+        async with storage.session_factory.begin() as db:
+            rows = [
+                {
+                    "email": f"seed{index}@example.com",
+                    "username": f"seed{index}",
+                    "hashed_password": hashed,
+                    "is_active": True,
+                    "is_admin": False,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for index in range(count)
+            ]
+            await db.execute(User.__table__.insert(), rows)
+            first_id = int(
+                (await db.execute(User.__table__.select().where(User.email == "seed0@example.com")))
+                .first()
+                ._mapping["id"]  # type: ignore[union-attr]
+            )
+        sessions = [
+            SessionRecord(
+                id=new_token_id(),
+                user_id=first_id + index,
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + timedelta(days=7),
+                ip_address="192.0.2.1",
+                user_agent="seed",
+                browser="Other",
+                os="Other",
+                device_type="other",
+                refresh_jti=new_token_id(),
+                refresh_issued_at=now,
+            )
+            for index in range(count)
+        ]
+        if isinstance(storage.sessions, SqlSessionStore):
+            from app.models import AuthSession
+
+            async with storage.session_factory.begin() as db:
+                await db.execute(
+                    AuthSession.__table__.insert(),
+                    [
+                        {field: getattr(session, field) for field in SessionRecord.__slots__}  # type: ignore[attr-defined]
+                        for session in sessions
+                    ],
+                )
+        else:
+            for start in range(0, count, 500):
+                await asyncio.gather(*(storage.sessions.create(s) for s in sessions[start : start + 500]))
+    finally:
+        await storage.close()
+
+
+def measure_hash_ms(settings: Settings) -> float:
+    hasher = PasswordHasher.from_settings(settings)
+
+    async def timed() -> list[float]:
+        durations = []
+        for _ in range(20):
+            started = time.perf_counter()
+            await hasher.hash(PASSWORD)
+            durations.append((time.perf_counter() - started) * 1000)
+        return durations
+
+    return statistics.median(asyncio.run(timed()))
+
+
+def prepare_client_state(url: str, sessions: int) -> tuple[str, str, list[str]]:
+    """Register the benchmark user; return an access token, its email and refresh tokens."""
+    email = "bench@example.com"
+    httpx.post(
+        f"{url}/api/v1/auth/register",
+        json={"email": email, "username": "bench", "password": PASSWORD},
+        timeout=30,
+    )
+    refresh_tokens = []
+    access = ""
+    for _ in range(sessions):
+        tokens = httpx.post(
+            f"{url}/api/v1/auth/login", json={"email": email, "password": PASSWORD}, timeout=30
+        ).json()
+        access = tokens["access_token"]
+        refresh_tokens.append(tokens["refresh_token"])
+    return access, email, refresh_tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--backend", choices=["embedded", "production"], default="embedded")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0, help="extra users and sessions to store")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: install it with `apt-get install wrk` (Debian/Ubuntu).")
+
+    workdir = Path(tempfile.mkdtemp(prefix="auth-bench-"))
+    env = service_settings(args.backend, workdir)
+    settings = Settings(_env_file=None, **env)  # type: ignore[call-arg]
+    if args.backend == "production":
+        asyncio.run(reset_production_stores())
+    if args.seed:
+        from app.services.startup import prepare_from_settings
+
+        asyncio.run(prepare_from_settings(settings))
+        started = time.perf_counter()
+        asyncio.run(seed(settings, args.seed))
+        print(f"seeded {args.seed} users and sessions in {time.perf_counter() - started:.1f} s")
+
+    hash_ms = measure_hash_ms(settings)
+    cores = os.cpu_count() or 1
+    common = {"duration": args.duration, "threads": args.threads}
+    rows: list[tuple[str, WrkResult]] = []
+
+    with server("bench.bare_app:app", {}, workdir) as (bare_url, _):
+        bare = wrk(bare_url + "/bare", connections=args.connections, script="bearer_get.lua",
+                   env={"ACCESS_TOKEN": "none"}, **common)
+    with server("app.asgi:app", env, workdir) as (url, pid):
+        rss = PeakRss(pid)
+        access, email, refresh_tokens = prepare_client_state(url, sessions=args.threads * 4)
+        token_file = workdir / "refresh_tokens.txt"
+        token_file.write_text("\n".join(refresh_tokens) + "\n")
+        auth = {"ACCESS_TOKEN": access}
+        rows.append(("GET /api/v1/users/me", wrk(url + "/api/v1/users/me", connections=args.connections, script="bearer_get.lua", env=auth, **common)))
+        rows.append(("GET /api/v1/sessions/", wrk(url + "/api/v1/sessions/", connections=args.connections, script="bearer_get.lua", env=auth, **common)))
+        rows.append(("POST /api/v1/auth/refresh", wrk(url, connections=len(refresh_tokens), threads=len(refresh_tokens), duration=args.duration, script="refresh_chain.lua", env={"REFRESH_TOKENS_FILE": str(token_file)})))
+        login_env = {"LOGIN_EMAIL": email, "LOGIN_PASSWORD": PASSWORD}
+        rows.append(("POST /api/v1/auth/login", wrk(url + "/api/v1/auth/login", connections=8, script="login.lua", env=login_env, **common)))
+
+        storm_result: dict[str, WrkResult] = {}
+
+        def storm() -> None:
+            storm_result["login"] = wrk(url + "/api/v1/auth/login", connections=8, threads=1, duration=args.duration, script="login.lua", env=login_env)
+
+        storm_thread = threading.Thread(target=storm)
+        storm_thread.start()
+        time.sleep(0.5)
+        during_storm = wrk(url + "/api/v1/users/me", connections=1, threads=1, duration=args.duration - 1, script="bearer_get.lua", env=auth)
+        storm_thread.join()
+        peak_rss_mb = rss.stop()
+
+    print(f"\nbackend: {args.backend}   cores: {cores}   seeded: {args.seed}   "
+          f"wrk: {args.threads} threads, {args.connections} connections, {args.duration} s")
+    print(f"{'endpoint':32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8} {'errors':>7}")
+    for name, result in [("GET /bare (FastAPI ceiling)", bare), *rows]:
+        ratio = result.requests_per_second / bare.requests_per_second
+        print(f"{name:32} {result.requests_per_second:9.0f} {result.p50_ms:8.2f} {result.p99_ms:8.2f} "
+              f"{ratio:8.1%} {result.errors:7d}")
+    capacity = cores / (hash_ms / 1000)
+    login = storm_result["login"]
+    print(f"\npassword hash (argon2id, same settings): {hash_ms:.1f} ms  -> {capacity:.1f} logins/s on {cores} cores")
+    print(f"login storm (8 connections): {login.requests_per_second:.1f} logins/s = "
+          f"{login.requests_per_second / capacity:.0%} of hashing capacity, errors {login.errors}")
+    print(f"GET /api/v1/users/me during the storm (1 connection): p50 {during_storm.p50_ms:.2f} ms, "
+          f"p99 {during_storm.p99_ms:.2f} ms, errors {during_storm.errors}")
+    print(f"server peak RSS: {peak_rss_mb:.0f} MB")
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
