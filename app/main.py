@@ -16,7 +16,7 @@ from app.api.middleware import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
-from app.api.v1.api import api_router
+from app.api.v1.api import api_v1_routers
 from app.core.clock import Clock, SystemClock
 from app.core.config import Settings
 from app.core.events import AuditLog, EventFanout
@@ -57,7 +57,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.metrics = metrics
     install_error_handlers(app)
     app.include_router(general_router)
-    app.include_router(api_router)
+    for router in api_v1_routers:
+        app.include_router(router)
     # Added innermost first: requests pass CORS, security headers, request context, metrics,
     # then the rate limit and the body limit, before routing.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.MAX_BODY_BYTES)

@@ -20,7 +20,9 @@ LOGIN_FORM_PATH = f"{API_V1}/auth/login-form"
 bearer_token = OAuth2PasswordBearer(tokenUrl=LOGIN_FORM_PATH, auto_error=False)
 
 
-def get_context(request: Request) -> ServiceContext:
+# Every dependency here is async: FastAPI runs plain functions in a thread pool, and that hop
+# would cost more than the work they do.
+async def get_context(request: Request) -> ServiceContext:
     context: ServiceContext = request.app.state.services
     return context
 
@@ -77,7 +79,7 @@ async def get_admin(principal: CurrentPrincipal) -> Principal:
 CurrentAdmin = Annotated[Principal, Depends(get_admin)]
 
 
-def get_client(request: Request) -> ClientInfo:
+async def get_client(request: Request) -> ClientInfo:
     return ClientInfo(
         ip_address=client_ip_of(request.scope),
         user_agent=request.headers.get("user-agent"),

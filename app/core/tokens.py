@@ -1,6 +1,7 @@
 """JWT access and refresh tokens: one signer, pinned algorithms, every claim required."""
 
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
@@ -22,6 +23,7 @@ class TokenClaims:
     token_type: TokenType
     issued_at: datetime
     expires_at: datetime
+    not_before: datetime | None = None
 
 
 class Signer(Protocol):
@@ -63,11 +65,28 @@ def new_token_id() -> str:
 
 
 class TokenCodec:
-    def __init__(self, *, signer: Signer, issuer: str, audience: str, leeway: timedelta) -> None:
+    """Issues and checks tokens.
+
+    A token whose signature and claims were verified once is remembered (by its exact text) so
+    that a client reusing its access token costs a dictionary lookup instead of a signature
+    check; its type and lifetime are still checked on every use.
+    """
+
+    def __init__(
+        self,
+        *,
+        signer: Signer,
+        issuer: str,
+        audience: str,
+        leeway: timedelta,
+        remembered_tokens: int = 10_000,
+    ) -> None:
         self._signer = signer
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway
+        self._verified: OrderedDict[str, TokenClaims] = OrderedDict()
+        self._remembered_tokens = remembered_tokens
 
     def encode(
         self,
@@ -104,28 +123,37 @@ class TokenCodec:
         """Verify a token's signature, claims, type and lifetime, or raise InvalidToken."""
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise InvalidToken
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._verify(token, now)
+            self._verified[token] = claims
+            if len(self._verified) > self._remembered_tokens:
+                self._verified.popitem(last=False)
+        if claims.token_type != expected_type:
+            raise InvalidToken
+        if claims.expires_at + self._leeway <= now or claims.issued_at - self._leeway > now:
+            raise InvalidToken
+        if claims.not_before is not None and claims.not_before - self._leeway > now:
+            raise InvalidToken
+        return claims
+
+    def _verify(self, token: str, now: datetime) -> TokenClaims:
         try:
             payload = self._signer.verify(token, issuer=self._issuer, audience=self._audience)
         except jwt.PyJWTError as exc:
             raise InvalidToken from exc
         try:
-            claims = TokenClaims(
+            return TokenClaims(
                 user_id=int(str(payload["sub"])),
                 session_id=_text(payload["sid"]),
                 token_id=_text(payload["jti"]),
                 token_type=_token_type(payload["typ"]),
                 issued_at=_instant(payload["iat"], now),
                 expires_at=_instant(payload["exp"], now),
+                not_before=_instant(payload["nbf"], now) if "nbf" in payload else None,
             )
         except (TypeError, ValueError, OverflowError) as exc:
             raise InvalidToken from exc
-        if claims.token_type != expected_type:
-            raise InvalidToken
-        if claims.expires_at + self._leeway <= now or claims.issued_at - self._leeway > now:
-            raise InvalidToken
-        if "nbf" in payload and _instant_or_invalid(payload["nbf"], now) - self._leeway > now:
-            raise InvalidToken
-        return claims
 
 
 def _text(value: object) -> str:
@@ -146,10 +174,3 @@ def _instant(value: object, now: datetime) -> datetime:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError("time claims must be numbers")
     return datetime.fromtimestamp(value, tz=now.tzinfo)
-
-
-def _instant_or_invalid(value: object, now: datetime) -> datetime:
-    try:
-        return _instant(value, now)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise InvalidToken from exc

@@ -1,8 +1,8 @@
 """Benchmark the service against a bare FastAPI endpoint, on one worker each, with wrk.
 
-    .venv/bin/python bench/run.py                    # SQLite + embedded stores
-    .venv/bin/python bench/run.py --backend production   # PostgreSQL + Redis on 127.0.0.1
-    .venv/bin/python bench/run.py --seed 100000      # with 100 000 users and sessions stored
+    .venv/bin/python bench/benchmark.py                    # SQLite + embedded stores
+    .venv/bin/python bench/benchmark.py --backend production   # PostgreSQL + Redis on 127.0.0.1
+    .venv/bin/python bench/benchmark.py --seed 100000      # with 100 000 users and sessions stored
 
 It prints figures and asserts nothing. wrk comes from the OS packages (`apt-get install wrk`).
 """
@@ -21,11 +21,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from sqlalchemy import insert, select
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -63,8 +64,14 @@ def wrk(
     url: str, *, duration: int, connections: int, threads: int, script: str, env: dict[str, str]
 ) -> WrkResult:
     command = [
-        "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
-        "-s", str(WRK / script), url,
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--latency",
+        "-s",
+        str(WRK / script),
+        url,
     ]
     output = subprocess.run(
         command, capture_output=True, text=True, check=True, env={**os.environ, **env}
@@ -73,7 +80,9 @@ def wrk(
     p50 = _milliseconds(re.search(r"50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
     p99 = _milliseconds(re.search(r"99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
     failed = int(errors.group(1)) if errors else 0
     if socket_errors:
         failed += sum(int(count) for count in socket_errors.groups())
@@ -120,8 +129,18 @@ def server(module: str, env: dict[str, str], workdir: Path) -> Iterator[tuple[st
     port = free_port()
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "uvicorn", module, "--port", str(port), "--workers", "1",
-            "--no-access-log", "--log-level", "warning", "--no-proxy-headers",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            module,
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--no-proxy-headers",
         ],
         cwd=workdir,
         env={**os.environ, "PYTHONPATH": str(ROOT), **env},
@@ -170,7 +189,9 @@ async def reset_production_stores() -> None:
 
     connection = await asyncpg.connect(POSTGRES_ADMIN_URL)
     try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{POSTGRES_BENCH_DATABASE}" WITH (FORCE)')
+        await connection.execute(
+            f'DROP DATABASE IF EXISTS "{POSTGRES_BENCH_DATABASE}" WITH (FORCE)'
+        )
         await connection.execute(f'CREATE DATABASE "{POSTGRES_BENCH_DATABASE}"')
     finally:
         await connection.close()
@@ -198,11 +219,9 @@ async def seed(settings: Settings, count: int) -> None:
                 }
                 for index in range(count)
             ]
-            await db.execute(User.__table__.insert(), rows)
+            await db.execute(insert(User), rows)
             first_id = int(
-                (await db.execute(User.__table__.select().where(User.email == "seed0@example.com")))
-                .first()
-                ._mapping["id"]  # type: ignore[union-attr]
+                await db.scalar(select(User.id).where(User.email == "seed0@example.com")) or 0
             )
         sessions = [
             SessionRecord(
@@ -226,15 +245,14 @@ async def seed(settings: Settings, count: int) -> None:
 
             async with storage.session_factory.begin() as db:
                 await db.execute(
-                    AuthSession.__table__.insert(),
-                    [
-                        {field: getattr(session, field) for field in SessionRecord.__slots__}  # type: ignore[attr-defined]
-                        for session in sessions
-                    ],
+                    insert(AuthSession),
+                    [asdict(session) for session in sessions],
                 )
         else:
             for start in range(0, count, 500):
-                await asyncio.gather(*(storage.sessions.create(s) for s in sessions[start : start + 500]))
+                await asyncio.gather(
+                    *(storage.sessions.create(s) for s in sessions[start : start + 500])
+                )
     finally:
         await storage.close()
 
@@ -273,7 +291,9 @@ def prepare_client_state(url: str, sessions: int) -> tuple[str, str, list[str]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--backend", choices=["embedded", "production"], default="embedded")
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
     parser.add_argument("--connections", type=int, default=32)
@@ -285,7 +305,7 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="auth-bench-"))
     env = service_settings(args.backend, workdir)
-    settings = Settings(_env_file=None, **env)  # type: ignore[call-arg]
+    settings = Settings.model_validate(env)
     if args.backend == "production":
         asyncio.run(reset_production_stores())
     if args.seed:
@@ -302,46 +322,121 @@ def main() -> None:
     rows: list[tuple[str, WrkResult]] = []
 
     with server("bench.bare_app:app", {}, workdir) as (bare_url, _):
-        bare = wrk(bare_url + "/bare", connections=args.connections, script="bearer_get.lua",
-                   env={"ACCESS_TOKEN": "none"}, **common)
+        bare = wrk(
+            bare_url + "/bare",
+            connections=args.connections,
+            script="bearer_get.lua",
+            env={"ACCESS_TOKEN": "none"},
+            **common,
+        )
     with server("app.asgi:app", env, workdir) as (url, pid):
         rss = PeakRss(pid)
         access, email, refresh_tokens = prepare_client_state(url, sessions=args.threads * 4)
         token_file = workdir / "refresh_tokens.txt"
         token_file.write_text("\n".join(refresh_tokens) + "\n")
         auth = {"ACCESS_TOKEN": access}
-        rows.append(("GET /api/v1/users/me", wrk(url + "/api/v1/users/me", connections=args.connections, script="bearer_get.lua", env=auth, **common)))
-        rows.append(("GET /api/v1/sessions/", wrk(url + "/api/v1/sessions/", connections=args.connections, script="bearer_get.lua", env=auth, **common)))
-        rows.append(("POST /api/v1/auth/refresh", wrk(url, connections=len(refresh_tokens), threads=len(refresh_tokens), duration=args.duration, script="refresh_chain.lua", env={"REFRESH_TOKENS_FILE": str(token_file)})))
+        rows.append(
+            (
+                "GET /api/v1/users/me",
+                wrk(
+                    url + "/api/v1/users/me",
+                    connections=args.connections,
+                    script="bearer_get.lua",
+                    env=auth,
+                    **common,
+                ),
+            )
+        )
+        rows.append(
+            (
+                "GET /api/v1/sessions/",
+                wrk(
+                    url + "/api/v1/sessions/",
+                    connections=args.connections,
+                    script="bearer_get.lua",
+                    env=auth,
+                    **common,
+                ),
+            )
+        )
+        rows.append(
+            (
+                "POST /api/v1/auth/refresh",
+                wrk(
+                    url,
+                    connections=len(refresh_tokens),
+                    threads=len(refresh_tokens),
+                    duration=args.duration,
+                    script="refresh_chain.lua",
+                    env={"REFRESH_TOKENS_FILE": str(token_file)},
+                ),
+            )
+        )
         login_env = {"LOGIN_EMAIL": email, "LOGIN_PASSWORD": PASSWORD}
-        rows.append(("POST /api/v1/auth/login", wrk(url + "/api/v1/auth/login", connections=8, script="login.lua", env=login_env, **common)))
+        rows.append(
+            (
+                "POST /api/v1/auth/login",
+                wrk(
+                    url + "/api/v1/auth/login",
+                    connections=8,
+                    script="login.lua",
+                    env=login_env,
+                    **common,
+                ),
+            )
+        )
 
         storm_result: dict[str, WrkResult] = {}
 
         def storm() -> None:
-            storm_result["login"] = wrk(url + "/api/v1/auth/login", connections=8, threads=1, duration=args.duration, script="login.lua", env=login_env)
+            storm_result["login"] = wrk(
+                url + "/api/v1/auth/login",
+                connections=8,
+                threads=1,
+                duration=args.duration,
+                script="login.lua",
+                env=login_env,
+            )
 
         storm_thread = threading.Thread(target=storm)
         storm_thread.start()
         time.sleep(0.5)
-        during_storm = wrk(url + "/api/v1/users/me", connections=1, threads=1, duration=args.duration - 1, script="bearer_get.lua", env=auth)
+        during_storm = wrk(
+            url + "/api/v1/users/me",
+            connections=1,
+            threads=1,
+            duration=args.duration - 1,
+            script="bearer_get.lua",
+            env=auth,
+        )
         storm_thread.join()
         peak_rss_mb = rss.stop()
 
-    print(f"\nbackend: {args.backend}   cores: {cores}   seeded: {args.seed}   "
-          f"wrk: {args.threads} threads, {args.connections} connections, {args.duration} s")
+    print(
+        f"\nbackend: {args.backend}   cores: {cores}   seeded: {args.seed}   "
+        f"wrk: {args.threads} threads, {args.connections} connections, {args.duration} s"
+    )
     print(f"{'endpoint':32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8} {'errors':>7}")
     for name, result in [("GET /bare (FastAPI ceiling)", bare), *rows]:
         ratio = result.requests_per_second / bare.requests_per_second
-        print(f"{name:32} {result.requests_per_second:9.0f} {result.p50_ms:8.2f} {result.p99_ms:8.2f} "
-              f"{ratio:8.1%} {result.errors:7d}")
+        print(
+            f"{name:32} {result.requests_per_second:9.0f} {result.p50_ms:8.2f} "
+            f"{result.p99_ms:8.2f} {ratio:8.1%} {result.errors:7d}"
+        )
     capacity = cores / (hash_ms / 1000)
     login = storm_result["login"]
-    print(f"\npassword hash (argon2id, same settings): {hash_ms:.1f} ms  -> {capacity:.1f} logins/s on {cores} cores")
-    print(f"login storm (8 connections): {login.requests_per_second:.1f} logins/s = "
-          f"{login.requests_per_second / capacity:.0%} of hashing capacity, errors {login.errors}")
-    print(f"GET /api/v1/users/me during the storm (1 connection): p50 {during_storm.p50_ms:.2f} ms, "
-          f"p99 {during_storm.p99_ms:.2f} ms, errors {during_storm.errors}")
+    print(
+        f"\npassword hash (argon2id, same settings): {hash_ms:.1f} ms"
+        f"  -> {capacity:.1f} logins/s on {cores} cores"
+    )
+    print(
+        f"login storm (8 connections): {login.requests_per_second:.1f} logins/s = "
+        f"{login.requests_per_second / capacity:.0%} of hashing capacity, errors {login.errors}"
+    )
+    print(
+        f"GET /api/v1/users/me during the storm (1 connection): p50 {during_storm.p50_ms:.2f} ms, "
+        f"p99 {during_storm.p99_ms:.2f} ms, errors {during_storm.errors}"
+    )
     print(f"server peak RSS: {peak_rss_mb:.0f} MB")
     shutil.rmtree(workdir, ignore_errors=True)
 
