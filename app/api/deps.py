@@ -16,8 +16,7 @@ from app.services.authentication import authenticate
 from app.services.context import ClientInfo, Principal, ServiceContext
 
 LOGIN_FORM_PATH = f"{API_V1}/auth/login-form"
-
-bearer_token = OAuth2PasswordBearer(tokenUrl=LOGIN_FORM_PATH, auto_error=False)
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 # Every dependency here is async: FastAPI runs plain functions in a thread pool, and that hop
@@ -40,33 +39,44 @@ async def get_db(context: ContextDep) -> AsyncIterator[DbSession]:
 DbDep = Annotated[DbSession, Depends(get_db, scope="function")]
 
 
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+def bearer_token_of(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer …` header, if there is one."""
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-async def get_principal(
-    request: Request, context: ContextDep, token: Annotated[str | None, Depends(bearer_token)]
-) -> Principal:
-    """The caller, from a bearer token or else the access cookie.
+class SessionBearer(OAuth2PasswordBearer):
+    """The API's OAuth2 password-flow scheme (the docs' Authorize button), resolving the caller.
 
-    Cookie-authenticated unsafe requests must echo the session's CSRF cookie in X-CSRF-Token;
-    bearer requests are exempt, since a browser never attaches that header on its own.
+    One dependency instead of a chain: the caller comes from a bearer token, or else the access
+    cookie, and its session and account are checked. Cookie-authenticated unsafe requests must
+    echo the session's CSRF cookie in X-CSRF-Token; bearer requests are exempt, since a browser
+    never attaches that header on its own.
     """
-    if token:
-        return await authenticate(context, token)
-    cookie = request.cookies.get(ACCESS_COOKIE)
-    if not cookie:
-        raise NotAuthenticated
-    principal = await authenticate(context, cookie)
-    if request.method not in _SAFE_METHODS and not csrf_token_valid(
-        principal.session_id,
-        context.settings.signing_key,
-        header=request.headers.get(CSRF_HEADER),
-        cookie=request.cookies.get(CSRF_COOKIE),
-    ):
-        raise CsrfFailed
-    return principal
+
+    def __init__(self) -> None:
+        super().__init__(tokenUrl=LOGIN_FORM_PATH, auto_error=False)
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        context: ServiceContext = request.app.state.services
+        token = bearer_token_of(request)
+        if token:
+            return await authenticate(context, token)
+        cookie = request.cookies.get(ACCESS_COOKIE)
+        if not cookie:
+            raise NotAuthenticated
+        principal = await authenticate(context, cookie)
+        if request.method not in _SAFE_METHODS and not csrf_token_valid(
+            principal.session_id,
+            context.settings.signing_key,
+            header=request.headers.get(CSRF_HEADER),
+            cookie=request.cookies.get(CSRF_COOKIE),
+        ):
+            raise CsrfFailed
+        return principal
 
 
+get_principal = SessionBearer()
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 

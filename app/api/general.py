@@ -2,13 +2,12 @@
 
 import asyncio
 import hmac
-from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.api.deps import ContextDep, bearer_token, get_admin, get_principal
+from app.api.deps import ContextDep, bearer_token_of, get_admin, get_principal
 from app.api.metrics import Metrics
 
 router = APIRouter(tags=["general"])
@@ -46,9 +45,8 @@ async def health(context: ContextDep) -> JSONResponse:
     )
 
 
-async def _metrics_reader(
-    request: Request, context: ContextDep, token: Annotated[str | None, Depends(bearer_token)]
-) -> None:
+async def _metrics_reader(request: Request, context: ContextDep) -> None:
+    token = bearer_token_of(request)
     expected = context.settings.METRICS_TOKEN
     if (
         token
@@ -58,7 +56,7 @@ async def _metrics_reader(
         )
     ):
         return
-    await get_admin(await get_principal(request, context, token))
+    await get_admin(await get_principal(request))
 
 
 @router.get(

@@ -1,14 +1,42 @@
-"""Structured logs: one JSON object per line, with the request id and client address bound."""
+"""Structured logs: one JSON object per line on stderr, with the request id and client bound."""
 
 import logging
 import sys
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
 
+_LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING}
+
+
+class StderrLogger:
+    """Writes each rendered line to the current sys.stderr (looked up per call, so that test
+    capture and redirection keep working)."""
+
+    def msg(self, message: str) -> None:
+        sys.stderr.write(message + "\n")
+
+    info = debug = warning = error = critical = exception = msg
+
+
+def _stderr_logger(*_: Any) -> StderrLogger:
+    return StderrLogger()
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A standard-library handler bound to the current sys.stderr, like StderrLogger."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
 
 def configure_logging(level: str, log_format: Literal["json", "console"]) -> None:
-    """Route structlog through the standard library so servers and tests capture it alike."""
+    """Configure structlog's fast path (no standard-library logging on the request path)."""
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if log_format == "json"
@@ -16,28 +44,24 @@ def configure_logging(level: str, log_format: Literal["json", "console"]) -> Non
     )
     structlog.configure(
         processors=[
-            structlog.stdlib.filter_by_level,
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             renderer,
         ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.ERROR)),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=True,
     )
-    app_logger = logging.getLogger("app")
-    app_logger.setLevel(level)
-    if not any(getattr(handler, "_auth_service", False) for handler in app_logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        handler._auth_service = True  # type: ignore[attr-defined]
-        app_logger.addHandler(handler)
-        app_logger.propagate = False
+    stdlib_logger = logging.getLogger("app")
+    stdlib_logger.setLevel(level)
+    if not stdlib_logger.handlers:
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        stdlib_logger.addHandler(handler)
 
 
-def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    """A structlog logger writing through the standard-library logger `name`."""
-    logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
-    return logger
+def get_logger(name: str) -> Any:
+    """A structlog logger whose lines carry `logger=name`."""
+    return structlog.get_logger().bind(logger=name)

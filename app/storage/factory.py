@@ -92,7 +92,10 @@ def build_storage(settings: Settings) -> Storage:
         sessions, rate_limits = _redis_backends(settings, settings.REDIS_URL)
         shared = True
     else:
-        sessions, rate_limits = SqlSessionStore(session_factory), EmbeddedRateLimitStorage()
+        sessions = SqlSessionStore(
+            session_factory, serialize_writes=engine.dialect.name == "sqlite"
+        )
+        rate_limits = EmbeddedRateLimitStorage()
         shared = False
     return Storage(
         engine=engine,

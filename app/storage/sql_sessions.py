@@ -1,5 +1,8 @@
 """The embedded session store: a SQL table, so sessions survive restarts and are shared."""
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict, fields
 from datetime import datetime, timedelta
 
@@ -23,11 +26,24 @@ def _live(now: datetime) -> tuple[ColumnElement[bool], ...]:
 
 
 class SqlSessionStore:
-    def __init__(self, session_factory: async_sessionmaker[DbSession]) -> None:
+    def __init__(
+        self, session_factory: async_sessionmaker[DbSession], *, serialize_writes: bool
+    ) -> None:
         self._session_factory = session_factory
+        # SQLite admits one writer; connections of one process that race for it back off in
+        # sleeps of up to 100 ms. Queuing this process's writes here avoids those sleeps.
+        self._write_lock = asyncio.Lock() if serialize_writes else None
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[DbSession]:
+        async with AsyncExitStack() as stack:
+            if self._write_lock is not None:
+                await stack.enter_async_context(self._write_lock)
+            db = await stack.enter_async_context(self._session_factory.begin())
+            yield db
 
     async def create(self, session: SessionRecord) -> None:
-        async with self._session_factory.begin() as db:
+        async with self._write() as db:
             db.add(AuthSession(**asdict(session)))
 
     async def get(self, session_id: str, *, user_id: int) -> SessionRecord | None:
@@ -46,7 +62,7 @@ class SqlSessionStore:
         expires_at: datetime,
         grace: timedelta,
     ) -> Rotation:
-        async with self._session_factory.begin() as db:
+        async with self._write() as db:
             swapped = await db.execute(
                 update(AuthSession)
                 .where(
@@ -77,7 +93,7 @@ class SqlSessionStore:
             return Rotation(RotationOutcome.REUSED, _record(row))
 
     async def touch(self, session_id: str, *, user_id: int, now: datetime) -> None:
-        async with self._session_factory.begin() as db:
+        async with self._write() as db:
             await db.execute(
                 update(AuthSession)
                 .where(AuthSession.id == session_id, AuthSession.last_seen_at < now)
@@ -85,7 +101,7 @@ class SqlSessionStore:
             )
 
     async def revoke(self, session_id: str, *, user_id: int, now: datetime) -> bool:
-        async with self._session_factory.begin() as db:
+        async with self._write() as db:
             result = await db.execute(
                 update(AuthSession)
                 .where(AuthSession.id == session_id, AuthSession.user_id == user_id, *_live(now))
@@ -103,7 +119,7 @@ class SqlSessionStore:
         )
         if keep_session_id is not None:
             statement = statement.where(AuthSession.id != keep_session_id)
-        async with self._session_factory.begin() as db:
+        async with self._write() as db:
             return _rowcount(await db.execute(statement))
 
     async def list_live(self, user_id: int, now: datetime) -> list[SessionRecord]:

@@ -1,10 +1,8 @@
 """Security headers, request ids, audit logs without secrets, body limits and login timing."""
 
 import json
-import logging
 import statistics
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -81,28 +79,16 @@ async def test_request_id_is_echoed_or_generated(api: Api) -> None:
     assert "injected" not in hostile.headers
 
 
-@pytest.fixture
-def log_lines(caplog: pytest.LogCaptureFixture) -> Iterator[list[str]]:
-    app_logger = logging.getLogger("app")
-    app_logger.addHandler(caplog.handler)
-    caplog.set_level(logging.INFO, logger="app")
-    lines: list[str] = []
-    yield lines
-    lines.extend(record.getMessage() for record in caplog.records)
-    app_logger.removeHandler(caplog.handler)
+def _log_text(capsys: pytest.CaptureFixture[str]) -> str:
+    return capsys.readouterr().err
 
 
-def _events(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
-    parsed = []
-    for record in caplog.records:
-        message = record.getMessage()
-        if message.startswith("{"):
-            parsed.append(json.loads(message))
-    return parsed
+def _events(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
 async def test_security_events_are_logged_without_secrets(
-    api: Api, caplog: pytest.LogCaptureFixture, log_lines: list[str]
+    api: Api, capsys: pytest.CaptureFixture[str]
 ) -> None:
     password = "an unmistakable pass phrase 4242"
     user = await api.new_user(password=password)
@@ -113,7 +99,8 @@ async def test_security_events_are_logged_without_secrets(
         headers={"Authorization": f"Bearer {pair['access_token']}"},
         json={"refresh_token": pair["refresh_token"]},
     )
-    events = _events(caplog)
+    text = _log_text(capsys)
+    events = _events(text)
     names = {event["event"] for event in events}
     assert {"registered", "login_succeeded", "login_failed", "refreshed", "session_revoked"} <= (
         names
@@ -122,7 +109,6 @@ async def test_security_events_are_logged_without_secrets(
     assert all(event["request_id"] and event["client_ip"] == "203.0.113.7" for event in security)
     failed = next(event for event in security if event["event"] == "login_failed")
     assert failed["user_id"] == user.id
-    text = "\n".join(record.getMessage() for record in caplog.records)
     secrets = [
         password,
         "a wrong pass phrase 9999",
@@ -138,14 +124,15 @@ async def test_security_events_are_logged_without_secrets(
 
 
 async def test_access_log_has_one_line_per_request(
-    api: Api, caplog: pytest.LogCaptureFixture, log_lines: list[str]
+    api: Api, capsys: pytest.CaptureFixture[str]
 ) -> None:
     await api.client.get("/health?token=should-not-be-logged", headers={"X-Request-ID": "r-1"})
-    access = [event for event in _events(caplog) if event["event"] == "request"]
+    text = _log_text(capsys)
+    access = [event for event in _events(text) if event["event"] == "request"]
     assert access[-1]["path"] == "/health"
     assert access[-1]["status"] == 200
     assert access[-1]["request_id"] == "r-1"
-    assert "should-not-be-logged" not in "\n".join(r.getMessage() for r in caplog.records)
+    assert "should-not-be-logged" not in text
 
 
 @pytest.mark.parametrize(
