@@ -82,8 +82,8 @@ def wrk(
     if os.environ.get("BENCH_VERBOSE"):
         print(output)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    p50 = _milliseconds(re.search(r"50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
-    p99 = _milliseconds(re.search(r"99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    p50 = _milliseconds(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _milliseconds(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket_errors = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
@@ -254,9 +254,9 @@ async def seed(settings: Settings, count: int) -> None:
                     [asdict(session) for session in sessions],
                 )
         else:
-            for start in range(0, count, 500):
+            for start in range(0, count, 50):
                 await asyncio.gather(
-                    *(storage.sessions.create(s) for s in sessions[start : start + 500])
+                    *(storage.sessions.create(s) for s in sessions[start : start + 50])
                 )
     finally:
         await storage.close()
@@ -304,12 +304,20 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0, help="extra users and sessions to store")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a service setting, e.g. --set RATE_LIMIT_ENABLED=false",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: install it with `apt-get install wrk` (Debian/Ubuntu).")
 
     workdir = Path(tempfile.mkdtemp(prefix="auth-bench-"))
     env = service_settings(args.backend, workdir)
+    env.update(override.split("=", 1) for override in args.set)
     settings = Settings.model_validate(env)
     if args.backend == "production":
         asyncio.run(reset_production_stores())
@@ -419,6 +427,7 @@ def main() -> None:
 
     print(
         f"\nbackend: {args.backend}   cores: {cores}   seeded: {args.seed}   "
+        f"overrides: {' '.join(args.set) or 'none'}   "
         f"wrk: {args.threads} threads, {args.connections} connections, {args.duration} s"
     )
     print(f"{'endpoint':32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8} {'errors':>7}")

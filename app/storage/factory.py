@@ -5,7 +5,7 @@ from typing import Any
 
 from limits.aio.storage import RedisClusterStorage, RedisStorage
 from limits.aio.storage import Storage as LimitsStorage
-from redis.asyncio import Redis, RedisCluster
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -58,11 +58,15 @@ def _redis_backends(settings: Settings, redis_url: str) -> tuple[SessionStore, L
         "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
         "max_connections": settings.REDIS_MAX_CONNECTIONS,
     }
-    client: Redis | RedisCluster = (
-        RedisCluster.from_url(redis_url, **options)
-        if settings.REDIS_CLUSTER
-        else Redis.from_url(redis_url, health_check_interval=10, **options)
-    )
+    client: Redis | RedisCluster
+    if settings.REDIS_CLUSTER:
+        client = RedisCluster.from_url(redis_url, **options)
+    else:
+        # A burst beyond the pool waits for a free connection instead of failing.
+        pool = BlockingConnectionPool.from_url(
+            redis_url, timeout=REDIS_TIMEOUT_SECONDS, health_check_interval=10, **options
+        )
+        client = Redis.from_pool(pool)
     limits_class = RedisClusterStorage if settings.REDIS_CLUSTER else RedisStorage
     connection_options: dict[str, Any] = {
         "socket_timeout": REDIS_TIMEOUT_SECONDS,
