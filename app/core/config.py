@@ -88,7 +88,7 @@ class Settings(BaseSettings):
 
     RATE_LIMIT_ENABLED: bool = True
     RATE_LIMIT_STRATEGY: Literal["moving-window", "sliding-window-counter", "fixed-window"] = (
-        "moving-window"
+        "sliding-window-counter"
     )
     RATE_LIMIT_LOGIN: RateLimitText = "10/minute"
     RATE_LIMIT_REGISTER: RateLimitText = "5/minute;20/hour"
