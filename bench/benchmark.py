@@ -348,30 +348,15 @@ def main() -> None:
         token_file = workdir / "refresh_tokens.txt"
         token_file.write_text("\n".join(refresh_tokens) + "\n")
         auth = {"ACCESS_TOKEN": access}
-        rows.append(
-            (
-                "GET /api/v1/users/me",
-                wrk(
-                    url + "/api/v1/users/me",
-                    connections=args.connections,
-                    script="bearer_get.lua",
-                    env=auth,
-                    **common,
-                ),
+        for path in ("/api/v1/users/me", "/api/v1/sessions/"):
+            result = wrk(
+                url + path,
+                connections=args.connections,
+                script="bearer_get.lua",
+                env=auth,
+                **common,
             )
-        )
-        rows.append(
-            (
-                "GET /api/v1/sessions/",
-                wrk(
-                    url + "/api/v1/sessions/",
-                    connections=args.connections,
-                    script="bearer_get.lua",
-                    env=auth,
-                    **common,
-                ),
-            )
-        )
+            rows.append((f"GET {path}", result))
         rows.append(
             (
                 "POST /api/v1/auth/refresh",
