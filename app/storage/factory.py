@@ -29,7 +29,6 @@ class Storage:
     session_factory: async_sessionmaker[DbSession]
     sessions: SessionStore
     rate_limits: LimitsStorage
-    shared_rate_limits: bool
 
     async def close(self) -> None:
         await self.sessions.close()
@@ -94,17 +93,14 @@ def build_storage(settings: Settings) -> Storage:
     session_factory = create_session_factory(engine)
     if settings.REDIS_URL:
         sessions, rate_limits = _redis_backends(settings, settings.REDIS_URL)
-        shared = True
     else:
         sessions = SqlSessionStore(
             session_factory, serialize_writes=engine.dialect.name == "sqlite"
         )
         rate_limits = EmbeddedRateLimitStorage()
-        shared = False
     return Storage(
         engine=engine,
         session_factory=session_factory,
         sessions=sessions,
         rate_limits=rate_limits,
-        shared_rate_limits=shared,
     )
