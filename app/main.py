@@ -64,7 +64,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.MAX_BODY_BYTES)
     app.add_middleware(RateLimitMiddleware, limiter=services.limiter, events=events)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.TRUSTED_PROXIES)
+    app.add_middleware(
+        RequestContextMiddleware,
+        trusted_proxies=settings.TRUSTED_PROXIES,
+        forwarded_header=settings.FORWARDED_HEADER,
+    )
     app.add_middleware(
         SecurityHeadersMiddleware,
         hsts_max_age=settings.HSTS_MAX_AGE_SECONDS if settings.HTTPS_ONLY else None,

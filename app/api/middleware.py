@@ -5,6 +5,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from http import HTTPStatus
+from typing import Literal
 
 import structlog
 from starlette.exceptions import HTTPException
@@ -46,6 +47,12 @@ _RATE_LIMITED_PATHS = {
 }
 
 
+def _all_lines(scope: Scope, name: bytes) -> str | None:
+    """Every line of a repeated header, joined with commas as HTTP allows."""
+    values = [value.decode("latin-1") for key, value in scope["headers"] if key == name]
+    return ", ".join(values) if values else None
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
@@ -63,9 +70,16 @@ def client_ip_of(scope: Scope) -> str | None:
 class RequestContextMiddleware:
     """Request id (echoed as X-Request-ID), the real client address, and one access log line."""
 
-    def __init__(self, app: ASGIApp, trusted_proxies: Sequence[Network]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        trusted_proxies: Sequence[Network],
+        forwarded_header: Literal["x-forwarded-for", "forwarded"],
+    ) -> None:
         self.app = app
         self.trusted_proxies = trusted_proxies
+        self.forwarded_header = forwarded_header
+        self.forwarded_header_name = forwarded_header.encode()
         self.logger = get_logger("app.access")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -77,8 +91,10 @@ class RequestContextMiddleware:
         peer = scope["client"][0] if scope.get("client") else None
         client_ip = resolve_client_ip(
             peer,
-            forwarded=_header(scope, b"forwarded") if self.trusted_proxies else None,
-            x_forwarded_for=_header(scope, b"x-forwarded-for") if self.trusted_proxies else None,
+            forwarded_header=self.forwarded_header,
+            header_value=(
+                _all_lines(scope, self.forwarded_header_name) if self.trusted_proxies else None
+            ),
             trusted_proxies=self.trusted_proxies,
         )
         scope.setdefault("state", {}).update(request_id=request_id, client_ip=client_ip)

@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
+from typing import Literal
 
 Network = IPv4Network | IPv6Network
 IPAddress = IPv4Address | IPv6Address
@@ -36,27 +37,28 @@ def _trusted(address: IPAddress, proxies: Sequence[Network]) -> bool:
 def resolve_client_ip(
     peer: str | None,
     *,
-    forwarded: str | None,
-    x_forwarded_for: str | None,
+    forwarded_header: Literal["x-forwarded-for", "forwarded"],
+    header_value: str | None,
     trusted_proxies: Sequence[Network],
 ) -> str | None:
     """The client address: the socket peer, or the nearest untrusted hop when the peer is a proxy.
 
-    Hops are read from the right (closest to us); each trusted proxy passes the request on to the
-    hop before it. Anything a client writes into the headers itself lies further left and is never
-    reached while an untrusted hop stands in the way.
+    Only the one header the proxies write is read (a client could send the other one through
+    them untouched), with every line of it joined. Hops are read from the right (closest to
+    us); each trusted proxy passes the request on to the hop before it. Anything a client
+    writes into the header itself lies further left and is never reached while an untrusted
+    hop stands in the way.
     """
     if peer is None:
         return None
     peer_address = _parse(peer)
     if peer_address is None or not trusted_proxies or not _trusted(peer_address, trusted_proxies):
         return peer
-    if forwarded:
-        hops = _forwarded_for(forwarded)
-    elif x_forwarded_for:
-        hops = x_forwarded_for.split(",")
-    else:
+    if not header_value:
         return peer
+    hops = (
+        _forwarded_for(header_value) if forwarded_header == "forwarded" else header_value.split(",")
+    )
     client = peer_address
     for hop in reversed(hops):
         address = _parse(hop)

@@ -99,6 +99,7 @@ class Settings(BaseSettings):
     TRUSTED_PROXIES: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
         default_factory=list
     )
+    FORWARDED_HEADER: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
 
     SECURE_COOKIES: bool = False
     COOKIE_SAMESITE: Literal["lax", "strict", "none"] = "lax"

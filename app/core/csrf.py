@@ -17,5 +17,8 @@ def csrf_token_valid(session_id: str, key: str, *, header: str | None, cookie: s
     """The header echoes the cookie, and both are this session's token."""
     if not header or not cookie or len(header) > 128:
         return False
-    expected = csrf_token_for(session_id, key)
-    return hmac.compare_digest(header, cookie) and hmac.compare_digest(header, expected)
+    presented = header.encode("utf-8", "surrogateescape")
+    expected = csrf_token_for(session_id, key).encode()
+    return hmac.compare_digest(presented, cookie.encode("utf-8", "surrogateescape")) and (
+        hmac.compare_digest(presented, expected)
+    )

@@ -1,5 +1,6 @@
 """Registration, sign-in, refresh-token rotation and sign-out."""
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -10,6 +11,7 @@ from app.core.devices import MAX_USER_AGENT_LENGTH, describe_device
 from app.core.errors import (
     CsrfFailed,
     InvalidCredentials,
+    InvalidToken,
     RateLimited,
     RefreshTokenReused,
     SessionRevoked,
@@ -209,9 +211,11 @@ async def logout(ctx: ServiceContext, *, principal: Principal, refresh_token: st
     now = ctx.clock.now()
     session_ids = {principal.session_id}
     if refresh_token:
-        claims = ctx.tokens.decode(refresh_token, expected_type="refresh", now=now)
-        if claims.user_id == principal.account.id:
-            session_ids.add(claims.session_id)
+        # A bad refresh token must not keep the caller's own session alive.
+        with contextlib.suppress(InvalidToken):
+            claims = ctx.tokens.decode(refresh_token, expected_type="refresh", now=now)
+            if claims.user_id == principal.account.id:
+                session_ids.add(claims.session_id)
     for session_id in session_ids:
         if await ctx.sessions.revoke(session_id, user_id=principal.account.id, now=now):
             ctx.events.emit(

@@ -100,10 +100,12 @@ class UserRepository:
             raise _duplicate_error(exc) from exc
 
     async def count_active_admins(self, *, except_id: int | None = None) -> int:
-        statement = select(func.count()).select_from(User).where(User.is_admin, User.is_active)
+        """Active admins, their rows locked until commit (PostgreSQL), so that two admins
+        demoting each other at once cannot both see the other as the remaining one."""
+        statement = select(User.id).where(User.is_admin, User.is_active).with_for_update()
         if except_id is not None:
             statement = statement.where(User.id != except_id)
-        return int(await self._db.scalar(statement) or 0)
+        return len((await self._db.scalars(statement)).all())
 
     async def page(self, where: UserFilter, *, limit: int, offset: int) -> tuple[list[User], int]:
         """One page of users matching the filter, and how many match in all."""

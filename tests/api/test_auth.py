@@ -319,3 +319,12 @@ async def test_logout_requires_authentication(api: Api) -> None:
     assert response.status_code == 401
     assert response.json()["code"] == "not_authenticated"
     assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_logout_with_a_bad_refresh_token_still_ends_this_session(api: Api) -> None:
+    user = await api.new_user()
+    response = await api.client.post(
+        "/api/v1/auth/logout", headers=user.headers, json={"refresh_token": "garbage.x.y"}
+    )
+    assert response.status_code == 204
+    assert (await api.me(user.tokens)).status_code == 401

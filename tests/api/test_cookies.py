@@ -173,3 +173,22 @@ async def test_samesite_is_configurable(database_url: str, samesite: str) -> Non
 def test_samesite_none_without_secure_is_refused(database_url: str) -> None:
     with pytest.raises(ValueError, match="SECURE_COOKIES"):
         make_settings(database_url, COOKIE_SAMESITE="none", SECURE_COOKIES=False)
+
+
+async def test_a_non_ascii_csrf_header_is_a_plain_403(api: Api) -> None:
+    await _browser_login(api)
+    response = await api.client.put(
+        ME, json={"username": "hijacked"}, headers={b"X-CSRF-Token": "\u00e9t\u00e9".encode()}
+    )
+    assert response.status_code == 403
+    assert response.json()["code"] == "csrf_failed"
+
+
+async def test_the_form_login_sets_no_cookies(api: Api) -> None:
+    user = await api.new_user()
+    api.client.cookies.clear()
+    response = await api.client.post(
+        "/api/v1/auth/login-form", data={"username": user.email, "password": DEFAULT_PASSWORD}
+    )
+    assert response.status_code == 200
+    assert response.headers.get_list("set-cookie") == []

@@ -236,3 +236,36 @@ async def test_lockouts_and_limits_are_counted_in_metrics(database_url: str) -> 
         text = (await api.client.get("/metrics", headers=admin.headers)).text
         assert 'auth_security_events_total{event="account_locked"} 1.0' in text
         assert 'auth_security_events_total{event="rate_limited"} 2.0' in text
+
+
+async def test_only_the_configured_forwarding_header_is_read(database_url: str) -> None:
+    settings = _behind_proxy(database_url, RATE_LIMIT_LOGIN="2/minute", LOGIN_LOCKOUT_THRESHOLD=0)
+    async with serve(settings) as (_, api):
+        for index in range(2):
+            response = await api.client.post(
+                LOGIN,
+                json={"email": "a@example.com", "password": "x" * 10},
+                headers={"X-Forwarded-For": "192.0.2.10", "Forwarded": f"for=10.9.9.{index}"},
+            )
+            assert response.status_code == 401
+        spoofed = await api.client.post(
+            LOGIN,
+            json={"email": "b@example.com", "password": "x" * 10},
+            headers={"X-Forwarded-For": "192.0.2.10", "Forwarded": "for=198.51.100.1"},
+        )
+        _assert_429(spoofed)
+
+
+async def test_every_line_of_a_repeated_forwarding_header_counts(database_url: str) -> None:
+    settings = _behind_proxy(database_url, RATE_LIMIT_LOGIN="2/minute", LOGIN_LOCKOUT_THRESHOLD=0)
+    async with serve(settings) as (_, api):
+        statuses = []
+        for index in range(3):
+            # The client's own line comes first; the proxy appends the real address after it.
+            response = await api.client.post(
+                LOGIN,
+                json={"email": "a@example.com", "password": "x" * 10},
+                headers=[("X-Forwarded-For", f"10.7.7.{index}"), ("X-Forwarded-For", "192.0.2.20")],
+            )
+            statuses.append(response.status_code)
+        assert statuses == [401, 401, 429]

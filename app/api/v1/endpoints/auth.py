@@ -53,14 +53,17 @@ async def login(
 @router.post("/login-form")
 async def login_form(
     form: Annotated[LoginForm, Form()],
-    response: Response,
     context: ContextDep,
     db: DbDep,
     client: Client,
 ) -> TokenResponse:
-    """OAuth2 password flow: the form's `username` field carries the email."""
+    """OAuth2 password flow: the form's `username` field carries the email.
+
+    It sets no cookies: a form can be posted cross-site without a preflight, so cookies from
+    it would let another site sign a browser into the attacker's account.
+    """
     pair = await auth.login(context, db, email=form.username, password=form.password, client=client)
-    return _tokens(pair, response, context)
+    return TokenResponse(access_token=pair.access_token, refresh_token=pair.refresh_token)
 
 
 @router.post("/refresh")
