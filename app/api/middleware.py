@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Literal
 
-import structlog
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,7 +15,7 @@ from app.api.v1.prefix import API_V1
 from app.core.client_ip import Network, resolve_client_ip
 from app.core.errors import RateLimited
 from app.core.events import SecurityEvent, SecurityEvents
-from app.core.logging import get_logger
+from app.core.logging import REQUEST_CONTEXT, get_logger
 from app.services.rate_limit import API, LOGIN, REFRESH, REGISTER, RateLimiter
 from app.storage.errors import STORE_UNAVAILABLE_ERRORS
 
@@ -109,17 +108,18 @@ class RequestContextMiddleware:
                 message.setdefault("headers", []).append((b"x-request-id", encoded_id))
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id, client_ip=client_ip):
-            try:
-                await self.app(scope, receive, send_with_id)
-            finally:
-                self.logger.info(
-                    "request",
-                    method=scope["method"],
-                    path=scope["path"],
-                    status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                )
+        context = REQUEST_CONTEXT.set({"request_id": request_id, "client_ip": client_ip})
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self.logger.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+            REQUEST_CONTEXT.reset(context)
 
 
 class SecurityHeadersMiddleware:

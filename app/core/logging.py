@@ -2,9 +2,29 @@
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from contextvars import ContextVar
 from typing import Any, Literal
 
 import structlog
+
+# The request being served: one context variable, set once per request. structlog's own
+# contextvars support scans every context variable on each log call, which cost more than
+# the rest of the access log line together.
+REQUEST_CONTEXT: ContextVar[dict[str, str | None] | None] = ContextVar(
+    "request_context", default=None
+)
+
+
+def _add_request_context(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    context = REQUEST_CONTEXT.get()
+    if context:
+        for key, value in context.items():
+            event_dict.setdefault(key, value)
+    return event_dict
+
 
 _LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING}
 
@@ -44,7 +64,7 @@ def configure_logging(level: str, log_format: Literal["json", "console"]) -> Non
     )
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
+            _add_request_context,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
