@@ -13,6 +13,7 @@ from pwdlib import PasswordHash
 from pwdlib.exceptions import UnknownHashError
 from pwdlib.hashers import HasherProtocol
 from pwdlib.hashers.argon2 import Argon2Hasher
+from pwdlib.hashers.base import ensure_bytes, ensure_str
 from pwdlib.hashers.bcrypt import BcryptHasher
 
 from app.core.config import Settings
@@ -35,13 +36,11 @@ class PrehashedBcryptHasher(HasherProtocol):
 
     @classmethod
     def identify(cls, hash: str | bytes) -> bool:
-        text = hash.decode() if isinstance(hash, bytes) else hash
-        return text.startswith(_PREHASHED_BCRYPT_PREFIX)
+        return ensure_str(hash).startswith(_PREHASHED_BCRYPT_PREFIX)
 
     @staticmethod
     def _digest(password: str | bytes, salt: bytes) -> bytes:
-        raw = password.encode() if isinstance(password, str) else password
-        return base64.b64encode(hmac.new(salt, raw, hashlib.sha256).digest())
+        return base64.b64encode(hmac.new(salt, ensure_bytes(password), hashlib.sha256).digest())
 
     def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
         salt = salt or bcrypt.gensalt(self.rounds)
@@ -49,8 +48,7 @@ class PrehashedBcryptHasher(HasherProtocol):
         return _PREHASHED_BCRYPT_PREFIX + inner
 
     def verify(self, password: str | bytes, hash: str | bytes) -> bool:
-        text = hash.decode() if isinstance(hash, bytes) else hash
-        inner = text.removeprefix(_PREHASHED_BCRYPT_PREFIX)
+        inner = ensure_str(hash).removeprefix(_PREHASHED_BCRYPT_PREFIX)
         match = _BCRYPT_SALT_RE.match(inner)
         if match is None:
             return False
@@ -58,8 +56,7 @@ class PrehashedBcryptHasher(HasherProtocol):
         return bcrypt.checkpw(self._digest(password, salt), inner.encode())
 
     def check_needs_rehash(self, hash: str | bytes) -> bool:
-        text = hash.decode() if isinstance(hash, bytes) else hash
-        match = _BCRYPT_SALT_RE.match(text.removeprefix(_PREHASHED_BCRYPT_PREFIX))
+        match = _BCRYPT_SALT_RE.match(ensure_str(hash).removeprefix(_PREHASHED_BCRYPT_PREFIX))
         return match is None or int(match.group("rounds")) != self.rounds
 
 
@@ -67,7 +64,7 @@ class LegacyBcryptHasher(BcryptHasher):
     """Verifies plain bcrypt hashes made elsewhere; a password over 72 bytes never matches."""
 
     def verify(self, password: str | bytes, hash: str | bytes) -> bool:
-        raw = password.encode() if isinstance(password, str) else password
+        raw = ensure_bytes(password)
         if len(raw) > BCRYPT_MAX_BYTES:
             return False
         return super().verify(raw, hash)

@@ -97,27 +97,19 @@ class TokenCodec:
         issued_at: datetime,
         expires_at: datetime,
         token_id: str | None = None,
-    ) -> tuple[str, TokenClaims]:
-        """Sign a token and return it with its claims."""
-        claims = TokenClaims(
-            user_id=user_id,
-            session_id=session_id,
-            token_id=token_id or new_token_id(),
-            token_type=token_type,
-            issued_at=issued_at,
-            expires_at=expires_at,
-        )
+    ) -> str:
+        """Sign a token."""
         payload: dict[str, object] = {
             "sub": str(user_id),
             "sid": session_id,
-            "jti": claims.token_id,
+            "jti": token_id or new_token_id(),
             "typ": token_type,
             "iat": int(issued_at.timestamp()),
             "exp": int(expires_at.timestamp()),
             "iss": self._issuer,
             "aud": self._audience,
         }
-        return self._signer.sign(payload), claims
+        return self._signer.sign(payload)
 
     def decode(self, token: str, *, expected_type: TokenType, now: datetime) -> TokenClaims:
         """Verify a token's signature, claims, type and lifetime, or raise InvalidToken."""

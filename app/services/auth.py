@@ -41,14 +41,14 @@ def _mint_pair(ctx: ServiceContext, *, session: SessionRecord, now: datetime) ->
     access_expires = min(
         now + timedelta(minutes=ctx.settings.ACCESS_TOKEN_EXPIRE_MINUTES), session.expires_at
     )
-    access, _ = ctx.tokens.encode(
+    access = ctx.tokens.encode(
         user_id=session.user_id,
         session_id=session.id,
         token_type="access",
         issued_at=now,
         expires_at=access_expires,
     )
-    refresh, _ = ctx.tokens.encode(
+    refresh = ctx.tokens.encode(
         user_id=session.user_id,
         session_id=session.id,
         token_type="refresh",

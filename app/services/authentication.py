@@ -41,8 +41,9 @@ async def _load_session(ctx: ServiceContext, session_id: str, user_id: int) -> S
 async def authenticate(ctx: ServiceContext, access_token: str) -> Principal:
     """Verify an access token and that its session and user are still live and active.
 
-    Signature and claims are checked on every call; the session and the account come from a
-    per-process cache that is at most SESSION_CACHE_SECONDS (≤ 1 s) stale, so a revocation made
+    The signature is checked once per distinct token (TokenCodec remembers verified ones) and
+    the type and lifetime on every call; the session and the account come from a per-process
+    cache that is at most SESSION_CACHE_SECONDS (≤ 1 s) stale, so a revocation made
     on any instance takes effect everywhere within that time.
     """
     now = ctx.clock.now()
