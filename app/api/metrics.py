@@ -1,15 +1,15 @@
 """Prometheus metrics: HTTP traffic by route and status, and the security event counters."""
 
 import os
-import time
 from collections.abc import Awaitable, Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from app.core.events import SecurityEvent
 
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -57,6 +57,22 @@ class Metrics:
         )
         for event in SecurityEvent:
             self.security_events.labels(event=event.value)
+        # labels() takes a lock and builds a key on every call; the set of (method, route,
+        # status) seen is small and bounded by the route table, so its children are kept.
+        self._request_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        if method not in _KNOWN_METHODS:
+            method = "OTHER"
+        series = self._request_series.get((method, route, status))
+        if series is None:
+            series = (
+                self.requests.labels(method=method, route=route, status=str(status)),
+                self.latency.labels(method=method, route=route),
+            )
+            self._request_series[(method, route, status)] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     def emit(self, event: SecurityEvent, **fields: object) -> None:
         self.security_events.labels(event=event.value).inc()
@@ -85,36 +101,7 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def _route_template(scope: Scope) -> str:
-    # Label by the matched route's template, never the raw path, so that ids and junk URLs do
-    # not create new series; the router leaves the matched route in the scope.
+def route_template(scope: Scope) -> str:
+    """The matched route's template, never the raw path, so that ids and junk URLs do not create
+    new series; the router leaves the matched route in the scope."""
     return str(getattr(scope.get("route"), "path", "unmatched"))
-
-
-class MetricsMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            route = _route_template(scope)
-            method = scope["method"]
-            self.metrics.requests.labels(method=method, route=route, status=str(status)).inc()
-            self.metrics.latency.labels(method=method, route=route).observe(
-                time.perf_counter() - started
-            )

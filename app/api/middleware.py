@@ -1,4 +1,11 @@
-"""Pure-ASGI middleware: request context and access log, security headers, rate limits."""
+"""The HTTP edge: one pure-ASGI layer around every request.
+
+It assigns the request id and the real client address, spends the client's rate budget,
+refuses oversized bodies, adds the security headers, and on the way out counts the request
+in the metrics and writes the access log line. One layer instead of five: each ASGI layer is
+another coroutine frame and another `send` wrapper on every request, and two of them timed
+the request and captured its status separately.
+"""
 
 import re
 import time
@@ -8,9 +15,11 @@ from http import HTTPStatus
 from typing import Literal
 
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import domain_error_response, error_response, store_unavailable_response
+from app.api.metrics import Metrics, route_template
 from app.api.v1.prefix import API_V1
 from app.core.client_ip import Network, resolve_client_ip
 from app.core.errors import RateLimited
@@ -60,36 +69,61 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 def client_ip_of(scope: Scope) -> str | None:
-    """The client address RequestContextMiddleware resolved for this request."""
+    """The client address the edge resolved for this request."""
     state = scope.get("state") or {}
     ip = state.get("client_ip")
     return ip if isinstance(ip, str) else None
 
 
-class RequestContextMiddleware:
-    """Request id (echoed as X-Request-ID), the real client address, and one access log line."""
+def _declared_length_refusal(scope: Scope, max_bytes: int) -> Response | None:
+    """413 for a declared body over the limit, 400 for a Content-Length that is not a number."""
+    declared = _header(scope, b"content-length")
+    if declared is None or (declared.isdigit() and int(declared) <= max_bytes):
+        return None
+    status = 413 if declared.isdigit() else 400
+    code = "content_too_large" if status == 413 else "bad_request"
+    return error_response(status, code, HTTPStatus(status).phrase)
 
+
+class EdgeMiddleware:
     def __init__(
         self,
         app: ASGIApp,
+        *,
         trusted_proxies: Sequence[Network],
         forwarded_header: Literal["x-forwarded-for", "forwarded"],
+        hsts_max_age: int | None,
+        max_body_bytes: int,
+        limiter: RateLimiter,
+        events: SecurityEvents,
+        metrics: Metrics,
     ) -> None:
         self.app = app
         self.trusted_proxies = trusted_proxies
         self.forwarded_header = forwarded_header
         self.forwarded_header_name = forwarded_header.encode()
+        self.max_body_bytes = max_body_bytes
+        self.limiter = limiter
+        self.events = events
+        self.metrics = metrics
         self.logger = get_logger("app.access")
+        hsts = (
+            ((b"strict-transport-security", f"max-age={hsts_max_age}; includeSubDomains".encode()),)
+            if hsts_max_age is not None
+            else ()
+        )
+        self.api_headers = (*_COMMON_HEADERS, (b"content-security-policy", _API_CSP), *hsts)
+        self.docs_headers = (*_COMMON_HEADERS, (b"content-security-policy", _DOCS_CSP), *hsts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         offered = _header(scope, b"x-request-id")
         request_id = offered if offered and _REQUEST_ID.match(offered) else uuid.uuid4().hex
-        peer = scope["client"][0] if scope.get("client") else None
         client_ip = resolve_client_ip(
-            peer,
+            scope["client"][0] if scope.get("client") else None,
             forwarded_header=self.forwarded_header,
             header_value=(
                 _all_lines(scope, self.forwarded_header_name) if self.trusted_proxies else None
@@ -97,104 +131,20 @@ class RequestContextMiddleware:
             trusted_proxies=self.trusted_proxies,
         )
         scope.setdefault("state", {}).update(request_id=request_id, client_ip=client_ip)
-        started = time.perf_counter()
+        security_headers = self.docs_headers if scope["path"] in _DOCS_PATHS else self.api_headers
+        response_headers = (*security_headers, (b"x-request-id", request_id.encode()))
         status = 500
-        encoded_id = request_id.encode()
 
-        async def send_with_id(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", []).append((b"x-request-id", encoded_id))
-            await send(message)
-
-        context = REQUEST_CONTEXT.set({"request_id": request_id, "client_ip": client_ip})
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            self.logger.info(
-                "request",
-                method=scope["method"],
-                path=scope["path"],
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            )
-            REQUEST_CONTEXT.reset(context)
-
-
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp, *, hsts_max_age: int | None) -> None:
-        self.app = app
-        self.hsts = (
-            (b"strict-transport-security", f"max-age={hsts_max_age}; includeSubDomains".encode())
-            if hsts_max_age is not None
-            else None
-        )
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        csp = _DOCS_CSP if scope["path"] in _DOCS_PATHS else _API_CSP
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
                 headers = message.setdefault("headers", [])
-                headers.extend(_COMMON_HEADERS)
-                headers.append((b"content-security-policy", csp))
                 if not any(key.lower() == b"cache-control" for key, _ in headers):
                     headers.append((b"cache-control", b"no-store"))
-                if self.hsts is not None:
-                    headers.append(self.hsts)
+                headers.extend(response_headers)
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
-
-
-class RateLimitMiddleware:
-    """Per-client budgets: each auth endpoint class has its own, the rest of the API shares one."""
-
-    def __init__(self, app: ASGIApp, *, limiter: RateLimiter, events: SecurityEvents) -> None:
-        self.app = app
-        self.limiter = limiter
-        self.events = events
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.limiter.enabled:
-            await self.app(scope, receive, send)
-            return
-        path: str = scope["path"]
-        policy = _RATE_LIMITED_PATHS.get(path) or (API if path.startswith(API_V1) else None)
-        if policy is not None and scope["method"] != "OPTIONS":
-            try:
-                await self.limiter.hit(policy, client_ip_of(scope) or "unknown")
-            except RateLimited as exc:
-                self.events.emit(SecurityEvent.RATE_LIMITED, policy=policy)
-                await domain_error_response(exc)(scope, receive, send)
-                return
-            except STORE_UNAVAILABLE_ERRORS:
-                await store_unavailable_response()(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-class BodyLimitMiddleware:
-    """Refuses request bodies over `max_bytes` with 413, before anything parses them."""
-
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = _header(scope, b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            status = 413 if declared.isdigit() else 400
-            code = "content_too_large" if status == 413 else "bad_request"
-            await error_response(status, code, HTTPStatus(status).phrase)(scope, receive, send)
-            return
         received = 0
 
         async def receive_within_limit() -> Message:
@@ -202,8 +152,39 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > self.max_body_bytes:
                     raise HTTPException(413, HTTPStatus(413).phrase)
             return message
 
-        await self.app(scope, receive_within_limit, send)
+        context = REQUEST_CONTEXT.set({"request_id": request_id, "client_ip": client_ip})
+        try:
+            refusal = await self._refusal(scope, client_ip)
+            if refusal is not None:
+                await refusal(scope, receive, send_with_headers)
+            else:
+                await self.app(scope, receive_within_limit, send_with_headers)
+        finally:
+            duration = time.perf_counter() - started
+            self.metrics.observe_request(scope["method"], route_template(scope), status, duration)
+            self.logger.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                duration_ms=round(duration * 1000, 2),
+            )
+            REQUEST_CONTEXT.reset(context)
+
+    async def _refusal(self, scope: Scope, client_ip: str | None) -> Response | None:
+        """The answer when the request must not reach the app: over its rate budget, or too big."""
+        path: str = scope["path"]
+        policy = _RATE_LIMITED_PATHS.get(path) or (API if path.startswith(API_V1) else None)
+        if policy is not None and scope["method"] != "OPTIONS":
+            try:
+                await self.limiter.hit(policy, client_ip or "unknown")
+            except RateLimited as exc:
+                self.events.emit(SecurityEvent.RATE_LIMITED, policy=policy)
+                return domain_error_response(exc)
+            except STORE_UNAVAILABLE_ERRORS:
+                return store_unavailable_response()
+        return _declared_length_refusal(scope, self.max_body_bytes)

@@ -49,10 +49,10 @@ def resolve_client_ip(
     writes into the header itself lies further left and is never reached while an untrusted
     hop stands in the way.
     """
-    if peer is None:
-        return None
+    if peer is None or not trusted_proxies:
+        return peer
     peer_address = _parse(peer)
-    if peer_address is None or not trusted_proxies or not _trusted(peer_address, trusted_proxies):
+    if peer_address is None or not _trusted(peer_address, trusted_proxies):
         return peer
     if not header_value:
         return peer

@@ -99,6 +99,15 @@ async def test_metrics_route_labels_are_templates_not_raw_paths(api: Api) -> Non
     assert "/no/such/path" not in text
 
 
+async def test_metrics_method_labels_cannot_be_invented_by_clients(api: Api) -> None:
+    admin = await api.admin()
+    for index in range(3):
+        await api.client.request(f"PROBE{index}", "/api/v1/users/me")
+    text = (await api.client.get("/metrics", headers=admin.headers)).text
+    assert "PROBE" not in text
+    assert 'http_requests_total{method="OTHER",route="/api/v1/users/me",status="405"} 3.0' in text
+
+
 async def test_metrics_token_grants_read_access(database_url: str) -> None:
     settings = make_settings(database_url, METRICS_TOKEN="scrape-token-" + "m" * 30)
     async with serve(settings) as (_, api):
