@@ -47,6 +47,9 @@ def test_openapi_contract_holds(base_url: str, admin_headers: dict[str, str]) ->
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
     assert len(operations) >= 13
+    # The admin update can change the admin's own password or email, after which nobody could
+    # sign in as the admin to exercise logout: the updates go last, whatever the routes' order.
+    operations.sort(key=lambda operation: operation.method.upper() == "PUT")
 
     def headers_for(case: schemathesis.Case[Any]) -> dict[str, str]:
         if case.path != "/api/v1/auth/logout":

@@ -3,6 +3,7 @@
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from limits import RateLimitItem, RateLimitItemPerSecond, parse_many
 from limits.aio.storage import Storage as LimitsStorage
@@ -15,6 +16,7 @@ from limits.aio.strategies import RateLimiter as LimitsStrategy
 
 from app.core.config import Settings
 from app.core.errors import AccountLocked, RateLimited
+from app.storage.ttl_cache import TtlCache
 
 _STRATEGIES: dict[str, type[LimitsStrategy]] = {
     "moving-window": MovingWindowRateLimiter,
@@ -26,22 +28,70 @@ LOGIN_ACCOUNT = "login-account"
 REGISTER = "register"
 REFRESH = "refresh"
 API = "api"
+# A lease is at most 1 % of a budget, and at most this many requests.
+MAX_LEASE = 100
+MAX_LEASED_CLIENTS = 100_000
 
 
 def _window_seconds(item: RateLimitItem) -> int:
     return int(item.get_expiry())
 
 
+@dataclass
+class _Lease:
+    remaining: int
+
+
+class LeasedBudget:
+    """One budget, spent from the shared counters in leases of up to 1 % of it.
+
+    Each storage operation is a Redis round trip in production and most of the limiter's cost
+    in embedded mode, so a large budget is charged `lease` requests at a time and this process
+    hands them out locally until they run out or the window ends. The shared count is never
+    behind what the process let through, so across W workers a client gets at most W * (lease
+    - 1) requests beyond the budget per window, and may be refused up to that much early.
+    Budgets under 200 requests per window have a lease of 1: every request is counted exactly.
+    Near the limit, when a whole lease no longer fits, requests are counted one by one.
+    """
+
+    def __init__(self, item: RateLimitItem, strategy: LimitsStrategy) -> None:
+        self.item = item
+        self.lease = max(1, min(item.amount // 100, MAX_LEASE))
+        self._strategy = strategy
+        self._leases: TtlCache[tuple[str, str], _Lease] = TtlCache(
+            ttl_seconds=_window_seconds(item),
+            max_entries=MAX_LEASED_CLIENTS,
+            now=time.monotonic,
+        )
+
+    async def spend(self, policy: str, key: str) -> bool:
+        """Take one request from `key`'s budget; False when none is left."""
+        if self.lease == 1:
+            return await self._strategy.hit(self.item, policy, key)
+        lease = self._leases.get((policy, key))
+        if lease is not None and lease.remaining > 0:
+            lease.remaining -= 1
+            return True
+        if await self._strategy.hit(self.item, policy, key, cost=self.lease):
+            self._leases.put((policy, key), _Lease(remaining=self.lease - 1))
+            return True
+        return await self._strategy.hit(self.item, policy, key)
+
+
 class RateLimiter:
     def __init__(self, settings: Settings, storage: LimitsStorage) -> None:
         self.enabled = settings.RATE_LIMIT_ENABLED
         self._strategy = _STRATEGIES[settings.RATE_LIMIT_STRATEGY](storage)
-        self._policies: dict[str, Sequence[RateLimitItem]] = {
-            LOGIN: parse_many(settings.RATE_LIMIT_LOGIN),
-            LOGIN_ACCOUNT: parse_many(settings.RATE_LIMIT_LOGIN),
-            REGISTER: parse_many(settings.RATE_LIMIT_REGISTER),
-            REFRESH: parse_many(settings.RATE_LIMIT_REFRESH),
-            API: parse_many(settings.RATE_LIMIT_API),
+        budgets = {
+            LOGIN: settings.RATE_LIMIT_LOGIN,
+            LOGIN_ACCOUNT: settings.RATE_LIMIT_LOGIN,
+            REGISTER: settings.RATE_LIMIT_REGISTER,
+            REFRESH: settings.RATE_LIMIT_REFRESH,
+            API: settings.RATE_LIMIT_API,
+        }
+        self._policies: dict[str, Sequence[LeasedBudget]] = {
+            policy: [LeasedBudget(item, self._strategy) for item in parse_many(text)]
+            for policy, text in budgets.items()
         }
         self._lockout = (
             RateLimitItemPerSecond(settings.LOGIN_LOCKOUT_THRESHOLD, settings.LOGIN_LOCKOUT_SECONDS)
@@ -57,13 +107,13 @@ class RateLimiter:
         """Spend one request of `key`'s budget under `policy`, or raise RateLimited."""
         if not self.enabled:
             return
-        for item in self._policies[policy]:
-            if not await self._strategy.hit(item, policy, key):
+        for budget in self._policies[policy]:
+            if not await budget.spend(policy, key):
                 raise RateLimited(
                     policy=policy,
-                    amount=item.amount,
-                    window_seconds=_window_seconds(item),
-                    retry_after=await self._retry_after(item, policy, key),
+                    amount=budget.item.amount,
+                    window_seconds=_window_seconds(budget.item),
+                    retry_after=await self._retry_after(budget.item, policy, key),
                 )
 
     async def ensure_not_locked(self, account_key: str) -> None:

@@ -1,0 +1,83 @@
+"""Budgets shared by several workers, spent in leases: never over the budget, little waste."""
+
+from collections.abc import AsyncIterator
+
+import pytest
+from limits import parse
+
+from app.core.config import Settings
+from app.core.errors import RateLimited
+from app.services.rate_limit import API, RateLimiter
+from app.storage.factory import Storage, build_storage
+from tests.conftest import make_settings
+
+
+@pytest.fixture
+async def storage(database_url: str) -> AsyncIterator[Storage]:
+    storage = build_storage(make_settings(database_url))
+    yield storage
+    await storage.close()
+
+
+def _limiter(settings: Settings, storage: Storage) -> RateLimiter:
+    return RateLimiter(settings, storage.rate_limits)
+
+
+async def _spend_until_refused(limiters: list[RateLimiter], key: str) -> int:
+    """Requests let through when two workers alternate until both refuse."""
+    allowed = 0
+    refused = [False] * len(limiters)
+    while not all(refused):
+        for index, limiter in enumerate(limiters):
+            try:
+                await limiter.hit(API, key)
+            except RateLimited:
+                refused[index] = True
+            else:
+                allowed += 1
+                refused[index] = False
+    return allowed
+
+
+@pytest.mark.parametrize(
+    ("budget", "lease"),
+    [("150/minute", 1), ("1000/minute", 10), ("100000/minute", 100)],
+)
+async def test_two_workers_never_exceed_a_shared_budget(
+    storage: Storage, database_url: str, budget: str, lease: int
+) -> None:
+    settings = make_settings(database_url, RATE_LIMIT_API=budget)
+    workers = [_limiter(settings, storage), _limiter(settings, storage)]
+    amount = parse(budget).amount
+    allowed = await _spend_until_refused(workers, f"client-{budget}")
+    assert amount - len(workers) * (lease - 1) <= allowed <= amount
+
+
+async def test_a_large_budget_is_charged_one_lease_at_a_time(
+    storage: Storage, database_url: str
+) -> None:
+    settings = make_settings(database_url, RATE_LIMIT_API="1000/minute")
+    worker = _limiter(settings, storage)
+    item = parse("1000/minute")
+    await worker.hit(API, "leased-client")
+    stats = await worker._strategy.get_window_stats(item, API, "leased-client")
+    assert stats.remaining == 990
+    for _ in range(9):
+        await worker.hit(API, "leased-client")
+    stats = await worker._strategy.get_window_stats(item, API, "leased-client")
+    assert stats.remaining == 990
+    await worker.hit(API, "leased-client")
+    stats = await worker._strategy.get_window_stats(item, API, "leased-client")
+    assert stats.remaining == 980
+
+
+async def test_a_small_budget_is_counted_request_by_request(
+    storage: Storage, database_url: str
+) -> None:
+    settings = make_settings(database_url, RATE_LIMIT_API="150/minute")
+    worker = _limiter(settings, storage)
+    item = parse("150/minute")
+    for used in range(1, 4):
+        await worker.hit(API, "exact-client")
+        stats = await worker._strategy.get_window_stats(item, API, "exact-client")
+        assert stats.remaining == 150 - used
