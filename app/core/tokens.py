@@ -1,12 +1,14 @@
 """JWT access and refresh tokens: one signer, pinned algorithms, every claim required."""
 
+import json
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import jwt
+from jwt.algorithms import HMACAlgorithm
 
 from app.core.errors import InvalidToken
 
@@ -34,29 +36,68 @@ class Signer(Protocol):
     def verify(self, token: str, *, issuer: str, audience: str) -> dict[str, object]: ...
 
 
-class HmacSigner:
-    def __init__(self, key: str, algorithm: str) -> None:
+class _VettedKeyHmac(HMACAlgorithm):
+    """HMAC with the service's one key checked once, at start-up.
+
+    PyJWT vets an HMAC key on every sign and verify (it tries to parse it as a public key and as
+    a certificate, to refuse asymmetric keys), which cost more than the signature itself.
+    """
+
+    def __init__(self, hash_alg: Any, key: bytes) -> None:
+        super().__init__(hash_alg)
         self._key = key
+        self._prepared = super().prepare_key(key)
+        if message := self.check_key_length(self._prepared):
+            raise ValueError(message)
+
+    def prepare_key(self, key: str | bytes) -> bytes:
+        return self._prepared if key is self._key else super().prepare_key(key)
+
+
+_HASHES = {
+    "HS256": HMACAlgorithm.SHA256,
+    "HS384": HMACAlgorithm.SHA384,
+    "HS512": HMACAlgorithm.SHA512,
+}
+
+
+class HmacSigner:
+    """Compact JWS with one pinned HMAC algorithm; the claims are JSON read and written here."""
+
+    def __init__(self, key: str, algorithm: str) -> None:
+        self._key = key.encode()
         self._algorithm = algorithm
+        self._jws = jwt.PyJWS(algorithms=[])
+        self._jws.register_algorithm(algorithm, _VettedKeyHmac(_HASHES[algorithm], self._key))
 
     def sign(self, payload: dict[str, object]) -> str:
-        return jwt.encode(payload, self._key, algorithm=self._algorithm, headers={"typ": "JWT"})
+        return self._jws.encode(
+            json.dumps(payload, separators=(",", ":")).encode(),
+            self._key,
+            algorithm=self._algorithm,
+            headers={"typ": "JWT"},
+        )
 
     def verify(self, token: str, *, issuer: str, audience: str) -> dict[str, object]:
-        # Expiry is checked by TokenCodec against the injected clock, not PyJWT's wall clock.
-        return jwt.decode(
-            token,
-            self._key,
-            algorithms=[self._algorithm],
-            issuer=issuer,
-            audience=audience,
-            options={
-                "require": list(REQUIRED_CLAIMS),
-                "verify_exp": False,
-                "verify_iat": False,
-                "verify_nbf": False,
-            },
-        )
+        """The claims of a token signed with our key and algorithm, naming us as issuer and
+        audience, with every required claim present; lifetimes are TokenCodec's to check."""
+        signed = self._jws.decode_complete(token, self._key, algorithms=[self._algorithm])
+        try:
+            claims = json.loads(signed["payload"])
+        except (ValueError, RecursionError) as exc:
+            raise jwt.DecodeError("the payload is not JSON") from exc
+        if not isinstance(claims, dict):
+            raise jwt.DecodeError("the payload is not a JSON object")
+        missing = [claim for claim in REQUIRED_CLAIMS if claim not in claims]
+        if missing:
+            raise jwt.MissingRequiredClaimError(missing[0])
+        if not isinstance(claims["sub"], str):
+            raise jwt.exceptions.InvalidSubjectError("the subject must be a string")
+        if claims["iss"] != issuer:
+            raise jwt.InvalidIssuerError("wrong issuer")
+        if claims["aud"] != audience:
+            raise jwt.InvalidAudienceError("wrong audience")
+        return claims
 
 
 def new_token_id() -> str:
