@@ -12,30 +12,29 @@ LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 
 async def load_account(ctx: ServiceContext, user_id: int) -> Account | None:
     """The user's snapshot, at most SESSION_CACHE_SECONDS old."""
-    account = ctx.account_cache.get(user_id)
-    if account is not None:
-        return account
-    async with ctx.session_factory() as db:
-        user = await UserRepository(db).get(user_id)
-    if user is None:
-        return None
-    account = to_account(user)
-    ctx.account_cache.put(user_id, account)
-    return account
+
+    async def read() -> Account | None:
+        async with ctx.session_factory() as db:
+            user = await UserRepository(db).get(user_id)
+        return to_account(user) if user is not None else None
+
+    return await ctx.account_cache.get_or_load(user_id, read)
 
 
 async def _load_session(ctx: ServiceContext, session_id: str, user_id: int) -> SessionRecord | None:
-    session = ctx.session_cache.get(session_id)
-    if session is not None:
+    async def read() -> SessionRecord | None:
+        session = await ctx.sessions.get(session_id, user_id=user_id)
+        if session is None:
+            return None
+        now = ctx.clock.now()
+        if session.is_live(now) and now - session.last_seen_at >= LAST_SEEN_RESOLUTION:
+            await ctx.sessions.touch(session_id, user_id=user_id, now=now)
         return session
-    session = await ctx.sessions.get(session_id, user_id=user_id)
-    if session is None:
-        return None
-    now = ctx.clock.now()
-    if session.is_live(now) and now - session.last_seen_at >= LAST_SEEN_RESOLUTION:
-        await ctx.sessions.touch(session_id, user_id=user_id, now=now)
-    ctx.session_cache.put(session_id, session)
-    return session
+
+    session = await ctx.session_cache.get_or_load(session_id, read)
+    # Loads are shared by session id alone: a token naming someone else's session id must
+    # not be answered from a load made for its owner.
+    return session if session is not None and session.user_id == user_id else None
 
 
 async def authenticate(ctx: ServiceContext, access_token: str) -> Principal:

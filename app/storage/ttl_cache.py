@@ -1,7 +1,8 @@
 """A small in-process cache whose entries expire after a fixed number of seconds."""
 
+import asyncio
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
@@ -14,6 +15,7 @@ class TtlCache(Generic[K, V]):
         self._max_entries = max_entries
         self._now = now
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._loading: dict[K, asyncio.Task[V | None]] = {}
 
     def get(self, key: K) -> V | None:
         """The cached value, or None when absent or older than the TTL."""
@@ -24,6 +26,31 @@ class TtlCache(Generic[K, V]):
         if self._now() - stored_at >= self._ttl:
             del self._entries[key]
             return None
+        return value
+
+    async def get_or_load(self, key: K, load: Callable[[], Awaitable[V | None]]) -> V | None:
+        """The cached value, else what `load` returns (cached unless None).
+
+        Concurrent misses for one key share a single load: when an entry expires under load,
+        every request in flight for it would otherwise read the store at the same moment. The
+        load runs as its own task, so a caller that goes away does not cancel it for the rest.
+        """
+        value = self.get(key)
+        if value is not None:
+            return value
+        loading = self._loading.get(key)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(key, load))
+            self._loading[key] = loading
+        return await asyncio.shield(loading)
+
+    async def _load(self, key: K, load: Callable[[], Awaitable[V | None]]) -> V | None:
+        try:
+            value = await load()
+        finally:
+            self._loading.pop(key, None)
+        if value is not None:
+            self.put(key, value)
         return value
 
     def put(self, key: K, value: V) -> None:

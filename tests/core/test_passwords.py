@@ -1,5 +1,8 @@
 """Password hashing: schemes, legacy bcrypt, the 72-byte limit and staying off the event loop."""
 
+import os
+import sys
+import threading
 import time
 
 import anyio
@@ -123,3 +126,18 @@ async def test_hashing_does_not_block_the_event_loop() -> None:
     # stalled for at least that long.
     assert hashing_time > 0.1
     assert max(gaps) < hashing_time / 3
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread priorities are a Linux feature")
+async def test_hashing_threads_yield_the_cpu_to_the_event_loop() -> None:
+    hasher = _hasher(concurrency=2)
+    loop_thread_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    async with anyio.create_task_group() as group:
+        for _ in range(4):
+            group.start_soon(hasher.hash, "a few logins at once")
+    hashing_threads = [t for t in threading.enumerate() if t.name.startswith("password-hash")]
+    assert hashing_threads
+    for thread in hashing_threads:
+        assert thread.native_id is not None
+        assert os.getpriority(os.PRIO_PROCESS, thread.native_id) == min(loop_thread_nice + 10, 19)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == loop_thread_nice
