@@ -46,11 +46,16 @@ def create_engine(
     url = async_database_url(database_url)
     if url.get_backend_name() == "sqlite":
         _prepare_sqlite_file(url)
+        in_memory = url.database in (None, "", ":memory:")
         engine = create_async_engine(
             url,
             echo=echo,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-            poolclass=NullPool if url.database in (None, "", ":memory:") else None,
+            **(
+                {"poolclass": NullPool}
+                if in_memory
+                else {"pool_size": pool_size, "max_overflow": max_overflow}
+            ),
         )
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
         return engine

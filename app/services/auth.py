@@ -68,6 +68,8 @@ def _mint_pair(ctx: ServiceContext, *, session: SessionRecord, now: datetime) ->
 async def register(ctx: ServiceContext, db: DbSession, *, data: UserCreate) -> Account:
     """Create an ordinary, active user; privileges are never taken from the request."""
     check_password_policy(ctx.settings, data.password, email=data.email, username=data.username)
+    # Hashed before the first query, so that no database connection waits on the hash.
+    hashed_password = await ctx.hasher.hash(data.password)
     users = UserRepository(db)
     await users.ensure_unique(email=data.email, username=data.username, except_id=None)
     now = ctx.clock.now()
@@ -75,7 +77,7 @@ async def register(ctx: ServiceContext, db: DbSession, *, data: UserCreate) -> A
         User(
             email=data.email,
             username=data.username,
-            hashed_password=await ctx.hasher.hash(data.password),
+            hashed_password=hashed_password,
             is_active=True,
             is_admin=False,
             created_at=now,
@@ -128,6 +130,10 @@ async def login(
     """
     email = normalize_email(email)
     user = await UserRepository(db).get_by_email(email)
+    # Give the connection back while the password is checked: held across the hash, a burst of
+    # logins would hold the whole pool, and the session store needs a connection of its own to
+    # open the session (on SQLite all of them would wait for it until the pool times out).
+    await db.commit()
     exempted = await _ensure_login_allowed(ctx, email=email, user=user, client=client)
     valid, new_hash = await ctx.hasher.verify(password, user.hashed_password if user else None)
     if user is None or not valid or not user.is_active:

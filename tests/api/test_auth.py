@@ -102,6 +102,25 @@ async def test_login_returns_exactly_the_seed_token_shape(api: Api) -> None:
     assert body["token_type"] == "bearer"
 
 
+async def test_a_burst_of_logins_larger_than_the_connection_pool_completes(
+    api: Api, settings: Settings
+) -> None:
+    # Each login waits for its password hash; were a database connection held meanwhile, a
+    # burst would take the whole pool and opening the sessions would wait for it until timeout.
+    user = await api.new_user()
+    burst = settings.DATABASE_POOL_SIZE + settings.DATABASE_MAX_OVERFLOW + 10
+    statuses: list[int] = []
+
+    async def login() -> None:
+        statuses.append((await api.login(user.email, user.password)).status_code)
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as group:
+            for _ in range(burst):
+                group.start_soon(login)
+    assert statuses == [200] * burst
+
+
 async def test_login_email_is_case_insensitive(api: Api) -> None:
     user = await api.new_user()
     assert (await api.login(user.email.upper(), user.password)).status_code == 200
