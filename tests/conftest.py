@@ -83,7 +83,7 @@ async def _drop_postgres_database(*, recreate: bool) -> None:
         await connection.close()
 
 
-async def _empty_postgres_tables() -> None:
+async def empty_postgres_tables() -> None:
     connection = await asyncpg.connect(_postgres_url(POSTGRES_TEST_DATABASE))
     try:
         existing = await connection.fetch(
@@ -96,7 +96,7 @@ async def _empty_postgres_tables() -> None:
         await connection.close()
 
 
-def _delete_redis_test_keys() -> None:
+def delete_redis_test_keys() -> None:
     redis = Redis.from_url(REDIS_TEST_URL)
     try:
         keys = list(redis.scan_iter(match=f"{REDIS_TEST_PREFIX}:*", count=1000))
@@ -112,7 +112,7 @@ def postgres_database() -> Iterator[str]:
     asyncio.run(_drop_postgres_database(recreate=True))
     yield _postgres_url(POSTGRES_TEST_DATABASE)
     asyncio.run(_drop_postgres_database(recreate=False))
-    _delete_redis_test_keys()
+    delete_redis_test_keys()
 
 
 @pytest.fixture(params=["embedded", "postgres+redis"])
@@ -120,8 +120,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "embedded":
         return f"sqlite:///{tmp_path}/auth.db"
     url: str = request.getfixturevalue("postgres_database")
-    asyncio.run(_empty_postgres_tables())
-    _delete_redis_test_keys()
+    asyncio.run(empty_postgres_tables())
+    delete_redis_test_keys()
     return url
 
 

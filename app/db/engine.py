@@ -28,7 +28,7 @@ def _prepare_sqlite_file(url: URL) -> None:
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+def configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the single writer; the busy timeout makes concurrent
     # workers wait for the write lock instead of failing with "database is locked".
     cursor = dbapi_connection.cursor()
@@ -57,7 +57,7 @@ def create_engine(
                 else {"pool_size": pool_size, "max_overflow": max_overflow}
             ),
         )
-        event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
+        event.listen(engine.sync_engine, "connect", configure_sqlite_connection)
         return engine
     return create_async_engine(
         url,

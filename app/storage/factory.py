@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession as DbSession
 
 from app.core.config import Settings
 from app.db.engine import create_engine, create_session_factory
+from app.db.units import AsyncEngineRunner, SqliteThreadRunner, UnitOfWorkRunner
 from app.storage.protocols import SessionStore
 from app.storage.rate_limit_memory import EmbeddedRateLimitStorage
 from app.storage.redis_sessions import RedisSessionStore
@@ -94,9 +95,12 @@ def build_storage(settings: Settings) -> Storage:
     if settings.REDIS_URL:
         sessions, rate_limits = _redis_backends(settings, settings.REDIS_URL)
     else:
-        sessions = SqlSessionStore(
-            session_factory, serialize_writes=engine.dialect.name == "sqlite"
+        runner: UnitOfWorkRunner = (
+            SqliteThreadRunner(engine.url)
+            if engine.dialect.name == "sqlite"
+            else AsyncEngineRunner(engine)
         )
+        sessions = SqlSessionStore(runner)
         rate_limits = EmbeddedRateLimitStorage()
     return Storage(
         engine=engine,

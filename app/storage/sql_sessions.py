@@ -1,55 +1,93 @@
-"""The embedded session store: a SQL table, so sessions survive restarts and are shared."""
+"""The embedded session store: a SQL table, so sessions survive restarts and are shared.
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+Every operation is one transaction of SQLAlchemy Core statements built once, at import: on
+the request path the ORM's per-statement bookkeeping cost several times the query itself.
+"""
+
 from dataclasses import asdict, fields
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, func, select, text, update
+from sqlalchemy import Connection, Row, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.ext.asyncio import AsyncSession as DbSession
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from app.db.units import UnitOfWorkRunner
 from app.models import AuthSession
 from app.storage.protocols import Rotation, RotationOutcome, SessionRecord
 
+_SESSIONS = cast(Table, AuthSession.__table__)
+_C = _SESSIONS.c
 _RECORD_FIELDS = tuple(field.name for field in fields(SessionRecord))
+_LIVE = (_C.revoked_at.is_(None), _C.expires_at > bindparam("p_now"))
+_OWNED = (_C.id == bindparam("p_id"), _C.user_id == bindparam("p_user_id"))
+
+_INSERT = insert(_SESSIONS)
+_SELECT_ONE = select(_SESSIONS).where(*_OWNED)
+# The swap is one conditional UPDATE: of racing callers presenting the current jti, exactly one
+# matches it, and it gets the updated row back.
+_ROTATE = (
+    update(_SESSIONS)
+    .where(*_OWNED, _C.refresh_jti == bindparam("p_presented_jti"), *_LIVE)
+    .values(
+        previous_refresh_jti=_C.refresh_jti,
+        refresh_jti=bindparam("p_new_jti"),
+        refresh_issued_at=bindparam("p_now"),
+        last_seen_at=bindparam("p_now"),
+        expires_at=bindparam("p_expires_at"),
+    )
+    .returning(*_SESSIONS.c)
+)
+_REVOKE_ONE = update(_SESSIONS).where(*_OWNED, *_LIVE).values(revoked_at=bindparam("p_now"))
+_REVOKE_UNCONDITIONALLY = update(_SESSIONS).where(*_OWNED).values(revoked_at=bindparam("p_now"))
+_REVOKE_ALL = (
+    update(_SESSIONS)
+    .where(_C.user_id == bindparam("p_user_id"), _C.id != bindparam("p_keep_id"), *_LIVE)
+    .values(revoked_at=bindparam("p_now"))
+)
+_TOUCH = (
+    update(_SESSIONS)
+    .where(*_OWNED, _C.last_seen_at < bindparam("p_now"))
+    .values(last_seen_at=bindparam("p_now"))
+)
+_LIST_LIVE = (
+    select(_SESSIONS)
+    .where(_C.user_id == bindparam("p_user_id"), *_LIVE)
+    .order_by(_C.created_at.desc())
+)
+_COUNT_LIVE = select(func.count()).select_from(_SESSIONS).where(*_LIVE)
+_PING = text("SELECT 1")
 
 
-def _record(row: AuthSession) -> SessionRecord:
-    return SessionRecord(**{name: getattr(row, name) for name in _RECORD_FIELDS})
+def _record(row: Row[Any]) -> SessionRecord:
+    values = row._mapping
+    return SessionRecord(**{name: values[name] for name in _RECORD_FIELDS})
 
 
-def _live(now: datetime) -> tuple[ColumnElement[bool], ...]:
-    return (AuthSession.revoked_at.is_(None), AuthSession.expires_at > now)
+def _rowcount(result: object) -> int:
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)
 
 
 class SqlSessionStore:
-    def __init__(
-        self, session_factory: async_sessionmaker[DbSession], *, serialize_writes: bool
-    ) -> None:
-        self._session_factory = session_factory
-        # SQLite admits one writer; connections of one process that race for it back off in
-        # sleeps of up to 100 ms. Queuing this process's writes here avoids those sleeps.
-        self._write_lock = asyncio.Lock() if serialize_writes else None
+    """Each operation is one transaction, run by `runner` (see app.db.units)."""
 
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[DbSession]:
-        async with AsyncExitStack() as stack:
-            if self._write_lock is not None:
-                await stack.enter_async_context(self._write_lock)
-            db = await stack.enter_async_context(self._session_factory.begin())
-            yield db
+    def __init__(self, runner: UnitOfWorkRunner) -> None:
+        self._runner = runner
 
     async def create(self, session: SessionRecord) -> None:
-        async with self._write() as db:
-            db.add(AuthSession(**asdict(session)))
+        values = asdict(session)
+
+        def create(db: Connection) -> None:
+            db.execute(_INSERT, values)
+
+        await self._runner.run(create)
 
     async def get(self, session_id: str, *, user_id: int) -> SessionRecord | None:
-        async with self._session_factory() as db:
-            row = await db.get(AuthSession, session_id)
-            return _record(row) if row and row.user_id == user_id else None
+        def get(db: Connection) -> SessionRecord | None:
+            row = db.execute(_SELECT_ONE, {"p_id": session_id, "p_user_id": user_id}).first()
+            return _record(row) if row is not None else None
+
+        return await self._runner.run(get)
 
     async def rotate(
         self,
@@ -62,90 +100,81 @@ class SqlSessionStore:
         expires_at: datetime,
         grace: timedelta,
     ) -> Rotation:
-        async with self._write() as db:
-            swapped = await db.execute(
-                update(AuthSession)
-                .where(
-                    AuthSession.id == session_id,
-                    AuthSession.user_id == user_id,
-                    AuthSession.refresh_jti == presented_jti,
-                    *_live(now),
-                )
-                .values(
-                    previous_refresh_jti=AuthSession.refresh_jti,
-                    refresh_jti=new_jti,
-                    refresh_issued_at=now,
-                    last_seen_at=now,
-                    expires_at=expires_at,
-                )
-                .execution_options(synchronize_session=False)
-            )
-            row = await db.get(AuthSession, session_id, populate_existing=True)
-            if row is None or row.user_id != user_id:
+        owned = {"p_id": session_id, "p_user_id": user_id}
+
+        def rotate(db: Connection) -> Rotation:
+            swapped = db.execute(
+                _ROTATE,
+                {
+                    **owned,
+                    "p_presented_jti": presented_jti,
+                    "p_new_jti": new_jti,
+                    "p_now": now,
+                    "p_expires_at": expires_at,
+                },
+            ).first()
+            if swapped is not None:
+                return Rotation(RotationOutcome.ROTATED, _record(swapped))
+            row = db.execute(_SELECT_ONE, owned).first()
+            if row is None:
                 return Rotation(RotationOutcome.DEAD, None)
-            if _rowcount(swapped) == 1:
-                return Rotation(RotationOutcome.ROTATED, _record(row))
-            if not _record(row).is_live(now):
-                return Rotation(RotationOutcome.DEAD, _record(row))
-            if row.previous_refresh_jti == presented_jti and now - row.refresh_issued_at <= grace:
-                return Rotation(RotationOutcome.GRACE, _record(row))
-            row.revoked_at = now
-            return Rotation(RotationOutcome.REUSED, _record(row))
+            session = _record(row)
+            if not session.is_live(now):
+                return Rotation(RotationOutcome.DEAD, session)
+            if (
+                session.previous_refresh_jti == presented_jti
+                and now - session.refresh_issued_at <= grace
+            ):
+                return Rotation(RotationOutcome.GRACE, session)
+            db.execute(_REVOKE_UNCONDITIONALLY, {**owned, "p_now": now})
+            return Rotation(RotationOutcome.REUSED, session)
+
+        return await self._runner.run(rotate)
 
     async def touch(self, session_id: str, *, user_id: int, now: datetime) -> None:
-        async with self._write() as db:
-            await db.execute(
-                update(AuthSession)
-                .where(AuthSession.id == session_id, AuthSession.last_seen_at < now)
-                .values(last_seen_at=now)
-            )
+        def touch(db: Connection) -> None:
+            db.execute(_TOUCH, {"p_id": session_id, "p_user_id": user_id, "p_now": now})
+
+        await self._runner.run(touch)
 
     async def revoke(self, session_id: str, *, user_id: int, now: datetime) -> bool:
-        async with self._write() as db:
-            result = await db.execute(
-                update(AuthSession)
-                .where(AuthSession.id == session_id, AuthSession.user_id == user_id, *_live(now))
-                .values(revoked_at=now)
+        def revoke(db: Connection) -> bool:
+            result = db.execute(
+                _REVOKE_ONE, {"p_id": session_id, "p_user_id": user_id, "p_now": now}
             )
             return _rowcount(result) == 1
+
+        return await self._runner.run(revoke)
 
     async def revoke_all(
         self, user_id: int, *, now: datetime, keep_session_id: str | None = None
     ) -> int:
-        statement = (
-            update(AuthSession)
-            .where(AuthSession.user_id == user_id, *_live(now))
-            .values(revoked_at=now)
-        )
-        if keep_session_id is not None:
-            statement = statement.where(AuthSession.id != keep_session_id)
-        async with self._write() as db:
-            return _rowcount(await db.execute(statement))
+        # No session id is empty, so "" keeps none.
+        parameters = {"p_user_id": user_id, "p_keep_id": keep_session_id or "", "p_now": now}
+
+        def revoke_all(db: Connection) -> int:
+            return _rowcount(db.execute(_REVOKE_ALL, parameters))
+
+        return await self._runner.run(revoke_all)
 
     async def list_live(self, user_id: int, now: datetime) -> list[SessionRecord]:
-        async with self._session_factory() as db:
-            rows = await db.scalars(
-                select(AuthSession)
-                .where(AuthSession.user_id == user_id, *_live(now))
-                .order_by(AuthSession.created_at.desc())
-            )
+        def list_live(db: Connection) -> list[SessionRecord]:
+            rows = db.execute(_LIST_LIVE, {"p_user_id": user_id, "p_now": now})
             return [_record(row) for row in rows]
 
+        return await self._runner.run(list_live)
+
     async def count_live(self, now: datetime) -> int:
-        async with self._session_factory() as db:
-            count = await db.scalar(
-                select(func.count()).select_from(AuthSession).where(*_live(now))
-            )
-            return int(count or 0)
+        def count_live(db: Connection) -> int:
+            return int(db.execute(_COUNT_LIVE, {"p_now": now}).scalar_one())
+
+        return await self._runner.run(count_live)
 
     async def ping(self) -> None:
-        async with self._session_factory() as db:
-            await db.execute(text("SELECT 1"))
+        def ping(db: Connection) -> None:
+            db.execute(_PING)
+
+        await self._runner.run(ping)
 
     async def close(self) -> None:
-        """The engine belongs to the user store, which closes it."""
-
-
-def _rowcount(result: object) -> int:
-    assert isinstance(result, CursorResult)
-    return int(result.rowcount)
+        await self._runner.close()

@@ -1,0 +1,172 @@
+"""Every session store keeps the same contract: SQL on SQLite, SQL on PostgreSQL, and Redis."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from app.core.config import Settings
+from app.core.tokens import new_token_id
+from app.services.startup import prepare_from_settings
+from app.storage.factory import build_storage
+from app.storage.protocols import RotationOutcome, SessionRecord, SessionStore
+from app.storage.redis_sessions import RedisSessionStore
+from app.storage.sql_sessions import SqlSessionStore
+from tests.conftest import delete_redis_test_keys, empty_postgres_tables, make_settings
+
+# Redis expires keys on its own clock, so the sessions live around the real present.
+NOW = datetime.now(UTC).replace(microsecond=0)
+GRACE = timedelta(seconds=10)
+ADMIN_ID = 1
+
+
+@pytest.fixture(params=["sql-on-sqlite", "sql-on-postgresql", "redis"])
+def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    if request.param == "sql-on-sqlite":
+        return make_settings(f"sqlite:///{tmp_path}/auth.db")
+    url: str = request.getfixturevalue("postgres_database")
+    asyncio.run(empty_postgres_tables())
+    delete_redis_test_keys()
+    settings = make_settings(url)
+    return settings.model_copy(update={"REDIS_URL": None}) if "sql" in request.param else settings
+
+
+@pytest.fixture
+async def store(store_settings: Settings) -> AsyncIterator[SessionStore]:
+    await prepare_from_settings(store_settings)
+    storage = build_storage(store_settings)
+    expected = RedisSessionStore if store_settings.REDIS_URL else SqlSessionStore
+    assert isinstance(storage.sessions, expected)
+    yield storage.sessions
+    await storage.close()
+
+
+def _session(
+    *, created: datetime = NOW, jti: str = "jti-0", ip: str = "192.0.2.1"
+) -> SessionRecord:
+    return SessionRecord(
+        id=new_token_id(),
+        user_id=ADMIN_ID,
+        created_at=created,
+        last_seen_at=created,
+        expires_at=created + timedelta(days=7),
+        ip_address=ip,
+        user_agent="pytest",
+        browser="Other",
+        os="Other",
+        device_type="other",
+        refresh_jti=jti,
+        refresh_issued_at=created,
+    )
+
+
+async def test_create_get_and_owner_check(store: SessionStore) -> None:
+    session = _session()
+    await store.create(session)
+    assert await store.get(session.id, user_id=ADMIN_ID) == session
+    assert await store.get(session.id, user_id=ADMIN_ID + 1) is None
+    assert await store.get("no-such-session", user_id=ADMIN_ID) is None
+
+
+async def test_rotation_outcomes(store: SessionStore) -> None:
+    session = _session()
+    await store.create(session)
+    later = NOW + timedelta(minutes=5)
+    expires = later + timedelta(days=7)
+
+    async def rotate(presented: str, new: str, at: datetime) -> RotationOutcome:
+        rotation = await store.rotate(
+            session.id,
+            user_id=ADMIN_ID,
+            presented_jti=presented,
+            new_jti=new,
+            now=at,
+            expires_at=expires,
+            grace=GRACE,
+        )
+        return rotation.outcome
+
+    rotation = await store.rotate(
+        session.id,
+        user_id=ADMIN_ID,
+        presented_jti="jti-0",
+        new_jti="jti-1",
+        now=later,
+        expires_at=expires,
+        grace=GRACE,
+    )
+    assert rotation.outcome is RotationOutcome.ROTATED
+    assert rotation.session is not None
+    assert rotation.session.refresh_jti == "jti-1"
+    assert rotation.session.previous_refresh_jti == "jti-0"
+    assert rotation.session.expires_at == expires
+    assert await rotate("jti-0", "jti-x", later + timedelta(seconds=1)) is RotationOutcome.GRACE
+    assert await rotate("jti-0", "jti-y", later + GRACE * 2) is RotationOutcome.REUSED
+    # Revoked: Redis forgets the session, SQL keeps it marked.
+    stored = await store.get(session.id, user_id=ADMIN_ID)
+    assert stored is None or stored.revoked_at is not None
+    assert await rotate("jti-1", "jti-2", later + GRACE * 3) is RotationOutcome.DEAD
+
+
+async def test_racing_rotations_have_one_winner(store: SessionStore) -> None:
+    session = _session()
+    await store.create(session)
+    outcomes = await asyncio.gather(
+        *(
+            store.rotate(
+                session.id,
+                user_id=ADMIN_ID,
+                presented_jti="jti-0",
+                new_jti=f"child-{index}",
+                now=NOW + timedelta(seconds=1),
+                expires_at=NOW + timedelta(days=7),
+                grace=GRACE,
+            )
+            for index in range(8)
+        )
+    )
+    assert [o.outcome for o in outcomes].count(RotationOutcome.ROTATED) == 1
+    assert {o.outcome for o in outcomes} <= {RotationOutcome.ROTATED, RotationOutcome.GRACE}
+
+
+async def test_a_rotation_for_another_user_changes_nothing(store: SessionStore) -> None:
+    session = _session()
+    await store.create(session)
+    rotation = await store.rotate(
+        session.id,
+        user_id=ADMIN_ID + 1,
+        presented_jti="jti-0",
+        new_jti="stolen",
+        now=NOW,
+        expires_at=NOW + timedelta(days=7),
+        grace=GRACE,
+    )
+    assert rotation.outcome is RotationOutcome.DEAD
+    assert await store.get(session.id, user_id=ADMIN_ID) == session
+
+
+async def test_touch_revoke_list_and_count(store: SessionStore) -> None:
+    older, newer, other = (
+        _session(created=NOW - timedelta(hours=2)),
+        _session(created=NOW - timedelta(hours=1)),
+        _session(),
+    )
+    for session in (older, newer, other):
+        await store.create(session)
+    await store.touch(older.id, user_id=ADMIN_ID, now=NOW)
+    touched = await store.get(older.id, user_id=ADMIN_ID)
+    assert touched is not None
+    assert touched.last_seen_at == NOW
+    assert [s.id for s in await store.list_live(ADMIN_ID, NOW)] == [other.id, newer.id, older.id]
+    assert await store.count_live(NOW) == 3
+    assert not await store.revoke(older.id, user_id=ADMIN_ID + 1, now=NOW)
+    assert await store.revoke(older.id, user_id=ADMIN_ID, now=NOW)
+    assert not await store.revoke(older.id, user_id=ADMIN_ID, now=NOW)
+    assert await store.revoke_all(ADMIN_ID, now=NOW, keep_session_id=other.id) == 1
+    assert [s.id for s in await store.list_live(ADMIN_ID, NOW)] == [other.id]
+    assert await store.revoke_all(ADMIN_ID, now=NOW) == 1
+    assert await store.list_live(ADMIN_ID, NOW) == []
+    assert await store.count_live(NOW) == 0
+    await store.ping()
