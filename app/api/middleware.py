@@ -8,8 +8,8 @@ the request and captured its status separately.
 """
 
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Literal
@@ -121,7 +121,7 @@ class EdgeMiddleware:
             return
         started = time.perf_counter()
         offered = _header(scope, b"x-request-id")
-        request_id = offered if offered and _REQUEST_ID.match(offered) else uuid.uuid4().hex
+        request_id = offered if offered and _REQUEST_ID.match(offered) else secrets.token_hex(16)
         client_ip = resolve_client_ip(
             scope["client"][0] if scope.get("client") else None,
             forwarded_header=self.forwarded_header,

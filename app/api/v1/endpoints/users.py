@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from app.api.deps import ContextDep, CurrentAdmin, CurrentPrincipal, DbDep
 from app.api.v1.prefix import API_V1
@@ -13,10 +13,13 @@ from app.storage.users import UserFilter
 router = APIRouter(prefix=f"{API_V1}/users", tags=["users"])
 
 
-@router.get("/me")
-async def read_me(principal: CurrentPrincipal) -> UserRead:
+@router.get("/me", response_model=UserRead)
+async def read_me(principal: CurrentPrincipal) -> Response:
     """The signed-in user."""
-    return UserRead.model_validate(principal.account)
+    # The most frequent call of all: serialized once here rather than validated a second time
+    # against the response model by FastAPI.
+    body = UserRead.model_validate(principal.account).model_dump_json()
+    return Response(body, media_type="application/json")
 
 
 @router.put("/me")
