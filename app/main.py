@@ -1,5 +1,6 @@
 """The application factory."""
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -37,6 +38,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             await prepare_database(
                 storage, settings=settings, hasher=services.hasher, clock=services.clock
             )
+            # Everything still alive now (libraries, models, the app) lives as long as the
+            # process. Frozen, the collector stops scanning it: a full collection of it took
+            # about 100 ms, a pause that every request in flight would wait out.
+            gc.collect()
+            gc.freeze()
             yield
         finally:
             await storage.close()

@@ -1,5 +1,6 @@
 """Start-up: migrations and the default admin, including several workers starting at once."""
 
+import gc
 from pathlib import Path
 
 import anyio
@@ -130,3 +131,13 @@ async def test_bcrypt_scheme_end_to_end(database_url: str) -> None:
     stored = {u.email: u.hashed_password for u in await _users(settings)}
     assert stored[user.email].startswith("$bcrypt-sha256$")
     assert stored[ADMIN_EMAIL].startswith("$bcrypt-sha256$")
+
+
+async def test_start_up_freezes_what_it_built_out_of_the_collectors_reach(
+    tmp_path: Path,
+) -> None:
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    async with serve(make_settings(f"sqlite:///{tmp_path}/auth.db")):
+        assert gc.get_freeze_count() > 10_000
+    gc.unfreeze()
