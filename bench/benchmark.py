@@ -95,6 +95,11 @@ def wrk(
     return WrkResult(rps, p50, p99, failed)
 
 
+def median_round(rounds: list[WrkResult]) -> WrkResult:
+    """The round with the median throughput."""
+    return sorted(rounds, key=lambda result: result.requests_per_second)[len(rounds) // 2]
+
+
 def paced_probe(url: str, *, access_token: str, per_second: int, duration: float) -> WrkResult:
     """Latency of requests sent at a fixed rate, each timed from when it was due.
 
@@ -336,6 +341,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0, help="extra users and sessions to store")
     parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating rounds of the ceiling and /users/me"
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -365,29 +373,52 @@ def main() -> None:
     common = {"duration": args.duration, "threads": args.threads}
     rows: list[tuple[str, WrkResult]] = []
 
-    with server("bench.bare_app:app", {}, workdir) as (bare_url, _):
-        bare = wrk(
-            bare_url + "/bare",
-            connections=args.connections,
-            script="bearer_get.lua",
-            env={"ACCESS_TOKEN": "none"},
-            **common,
-        )
-    with server("app.asgi:app", env, workdir) as (url, pid):
+    with (
+        server("bench.bare_app:app", {}, workdir) as (bare_url, _),
+        server("app.asgi:app", env, workdir) as (url, pid),
+    ):
         rss = PeakRss(pid)
         access, email, refresh_tokens = prepare_client_state(url, sessions=args.threads * 4)
         token_file = workdir / "refresh_tokens.txt"
         token_file.write_text("\n".join(refresh_tokens) + "\n")
         auth = {"ACCESS_TOKEN": access}
-        for path in ("/api/v1/users/me", "/api/v1/sessions/"):
-            result = wrk(
-                url + path,
-                connections=args.connections,
-                script="bearer_get.lua",
-                env=auth,
-                **common,
+        # The ceiling and the authenticated read alternate, and each row is the median round:
+        # on a shared machine the throughput drifts by more than the differences measured.
+        bare_rounds: list[WrkResult] = []
+        me_rounds: list[WrkResult] = []
+        for _ in range(args.rounds):
+            bare_rounds.append(
+                wrk(
+                    bare_url + "/bare",
+                    connections=args.connections,
+                    script="bearer_get.lua",
+                    env={"ACCESS_TOKEN": "none"},
+                    **common,
+                )
             )
-            rows.append((f"GET {path}", result))
+            me_rounds.append(
+                wrk(
+                    url + "/api/v1/users/me",
+                    connections=args.connections,
+                    script="bearer_get.lua",
+                    env=auth,
+                    **common,
+                )
+            )
+        bare = median_round(bare_rounds)
+        rows.append(("GET /api/v1/users/me", median_round(me_rounds)))
+        rows.append(
+            (
+                "GET /api/v1/sessions/",
+                wrk(
+                    url + "/api/v1/sessions/",
+                    connections=args.connections,
+                    script="bearer_get.lua",
+                    env=auth,
+                    **common,
+                ),
+            )
+        )
         rows.append(
             (
                 "POST /api/v1/auth/refresh",
@@ -442,7 +473,8 @@ def main() -> None:
     print(
         f"\nbackend: {args.backend}   cores: {cores}   seeded: {args.seed}   "
         f"overrides: {' '.join(args.set) or 'none'}   "
-        f"wrk: {args.threads} threads, {args.connections} connections, {args.duration} s"
+        f"wrk: {args.threads} threads, {args.connections} connections, {args.duration} s, "
+        f"median of {args.rounds} alternating rounds for the first two rows"
     )
     print(f"{'endpoint':32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8} {'errors':>7}")
     for name, result in [("GET /bare (FastAPI ceiling)", bare), *rows]:
