@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 
+import anyio
 import pytest
 from limits import parse
 
@@ -81,3 +82,15 @@ async def test_a_small_budget_is_counted_request_by_request(
         await worker.hit(API, "exact-client")
         stats = await worker._strategy.get_window_stats(item, API, "exact-client")
         assert stats.remaining == 150 - used
+
+
+async def test_requests_that_find_the_lease_spent_share_one_refill(
+    storage: Storage, database_url: str
+) -> None:
+    settings = make_settings(database_url, RATE_LIMIT_API="1000/minute")
+    worker = _limiter(settings, storage)
+    async with anyio.create_task_group() as group:
+        for _ in range(50):
+            group.start_soon(worker.hit, API, "busy-client")
+    stats = await worker._strategy.get_window_stats(parse("1000/minute"), API, "busy-client")
+    assert stats.remaining == 1000 - 50
