@@ -28,7 +28,7 @@ from app.core.logging import REQUEST_CONTEXT, get_logger
 from app.services.rate_limit import API, LOGIN, REFRESH, REGISTER, RateLimiter
 from app.storage.errors import STORE_UNAVAILABLE_ERRORS
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
 _API_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 # Swagger UI and ReDoc load their scripts and styles from jsDelivr and run an inline bootstrap.
@@ -121,7 +121,9 @@ class EdgeMiddleware:
             return
         started = time.perf_counter()
         offered = _header(scope, b"x-request-id")
-        request_id = offered if offered and _REQUEST_ID.match(offered) else secrets.token_hex(16)
+        request_id = (
+            offered if offered and _REQUEST_ID.fullmatch(offered) else secrets.token_hex(16)
+        )
         client_ip = resolve_client_ip(
             scope["client"][0] if scope.get("client") else None,
             forwarded_header=self.forwarded_header,
@@ -164,16 +166,20 @@ class EdgeMiddleware:
             else:
                 await self.app(scope, receive_within_limit, send_with_headers)
         finally:
-            duration = time.perf_counter() - started
-            self.metrics.observe_request(scope["method"], route_template(scope), status, duration)
-            self.logger.info(
-                "request",
-                method=scope["method"],
-                path=scope["path"],
-                status=status,
-                duration_ms=round(duration * 1000, 2),
-            )
-            REQUEST_CONTEXT.reset(context)
+            try:
+                duration = time.perf_counter() - started
+                self.metrics.observe_request(
+                    scope["method"], route_template(scope), status, duration
+                )
+                self.logger.info(
+                    "request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status,
+                    duration_ms=round(duration * 1000, 2),
+                )
+            finally:
+                REQUEST_CONTEXT.reset(context)
 
     async def _refusal(self, scope: Scope, client_ip: str | None) -> Response | None:
         """The answer when the request must not reach the app: over its rate budget, or too big."""

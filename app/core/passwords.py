@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
@@ -25,19 +26,19 @@ from app.core.config import Settings
 BCRYPT_MAX_BYTES = 72
 _PREHASHED_BCRYPT_PREFIX = "$bcrypt-sha256$"
 _BCRYPT_SALT_RE = re.compile(r"^\$2[abxy]\$(?P<rounds>\d{2})\$[A-Za-z0-9./]{22}")
-# How much nicer the hashing threads are than the event loop's thread: ten points give the loop
-# about ten times their CPU weight when both want a core, so a burst of logins cannot delay
-# the other requests.
-HASHING_NICENESS = 10
 T = TypeVar("T")
 
 
 def _lower_thread_priority() -> None:
-    # On Linux a thread id names one thread for setpriority; elsewhere it would be the process.
-    if sys.platform == "linux":
-        thread = threading.get_native_id()
-        niceness = os.getpriority(os.PRIO_PROCESS, thread) + HASHING_NICENESS
-        os.setpriority(os.PRIO_PROCESS, thread, niceness)
+    """Ten nice levels below the event loop's thread, which then gets about ten times their CPU
+    weight when both want a core: a burst of logins cannot delay the other requests. On Linux
+    a thread id names one thread for setpriority; elsewhere it would be the whole process."""
+    if sys.platform != "linux":
+        return
+    thread = threading.get_native_id()
+    # A sandbox may forbid it; hashing at normal priority beats a pool that cannot start.
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + 10)
 
 
 class PrehashedBcryptHasher(HasherProtocol):

@@ -47,8 +47,6 @@ class _VettedKeyHmac(HMACAlgorithm):
         super().__init__(hash_alg)
         self._key = key
         self._prepared = super().prepare_key(key)
-        if message := self.check_key_length(self._prepared):
-            raise ValueError(message)
 
     def prepare_key(self, key: str | bytes) -> bytes:
         return self._prepared if key is self._key else super().prepare_key(key)

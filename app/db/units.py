@@ -10,6 +10,7 @@ and a runner executes each one as a single transaction:
 """
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeVar
@@ -21,12 +22,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.db.engine import SQLITE_BUSY_TIMEOUT_MS, configure_sqlite_connection
 
 T = TypeVar("T")
+# UPDATE … RETURNING arrived in SQLite 3.35 (2021).
+MIN_SQLITE_VERSION = (3, 35)
 UnitOfWork = Callable[[Connection], T]
 
 
 class UnitOfWorkRunner(Protocol):
     async def run(self, work: UnitOfWork[T]) -> T:
         """Run `work` in one transaction, committed when it returns."""
+        ...
+
+    async def read(self, work: UnitOfWork[T]) -> T:
+        """Run `work`, which only reads, in one transaction."""
         ...
 
     async def close(self) -> None: ...
@@ -40,27 +47,42 @@ class AsyncEngineRunner:
         async with self._engine.begin() as connection:
             return await connection.run_sync(work)
 
+    async def read(self, work: UnitOfWork[T]) -> T:
+        return await self.run(work)
+
     async def close(self) -> None:
         """The engine belongs to the user store, which disposes of it."""
 
 
 class SqliteThreadRunner:
-    """One connection on one thread: this process's units of work run one at a time, which is
-    also what SQLite's single writer would impose."""
+    """Two connections, each on a thread of its own: one for writes, which SQLite admits one at
+    a time anyway, and one for reads, which WAL lets run beside a writer. Reads therefore never
+    queue behind a write that waits for another process to release the database."""
 
     def __init__(self, url: URL) -> None:
+        if sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
+            raise RuntimeError(
+                f"SQLite {'.'.join(map(str, MIN_SQLITE_VERSION))} or newer is needed "
+                f"(UPDATE … RETURNING); this Python has {sqlite3.sqlite_version}"
+            )
         self._engine: Engine = create_engine(
             url.set(drivername="sqlite+pysqlite"),
-            pool_size=1,
+            pool_size=2,
             max_overflow=0,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
         )
         event.listen(self._engine, "connect", configure_sqlite_connection)
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-sessions")
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writes")
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reads")
 
     async def run(self, work: UnitOfWork[T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(
-            self._thread, self._in_transaction, work
+            self._writer, self._in_transaction, work
+        )
+
+    async def read(self, work: UnitOfWork[T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._reader, self._in_transaction, work
         )
 
     def _in_transaction(self, work: UnitOfWork[T]) -> T:
@@ -68,5 +90,6 @@ class SqliteThreadRunner:
             return work(connection)
 
     async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._engine.dispose)
-        self._thread.shutdown()
+        for thread in (self._writer, self._reader):
+            thread.shutdown(wait=False)
+        await asyncio.get_running_loop().run_in_executor(None, self._engine.dispose)

@@ -57,7 +57,10 @@ class LeasedBudget:
 
     def __init__(self, item: RateLimitItem, strategy: LimitsStrategy) -> None:
         self.item = item
-        self.lease = max(1, min(item.amount // 100, MAX_LEASE))
+        # A fixed window counts a refused hit too, so a refill that does not fit would still
+        # charge a whole lease: that strategy counts request by request.
+        leased = not isinstance(strategy, FixedWindowRateLimiter)
+        self.lease = max(1, min(item.amount // 100, MAX_LEASE)) if leased else 1
         self._strategy = strategy
         self._leases: TtlCache[tuple[str, str], _Lease] = TtlCache(
             ttl_seconds=_window_seconds(item),

@@ -87,7 +87,7 @@ class SqlSessionStore:
             row = db.execute(_SELECT_ONE, {"p_id": session_id, "p_user_id": user_id}).first()
             return _record(row) if row is not None else None
 
-        return await self._runner.run(get)
+        return await self._runner.read(get)
 
     async def rotate(
         self,
@@ -162,19 +162,19 @@ class SqlSessionStore:
             rows = db.execute(_LIST_LIVE, {"p_user_id": user_id, "p_now": now})
             return [_record(row) for row in rows]
 
-        return await self._runner.run(list_live)
+        return await self._runner.read(list_live)
 
     async def count_live(self, now: datetime) -> int:
         def count_live(db: Connection) -> int:
             return int(db.execute(_COUNT_LIVE, {"p_now": now}).scalar_one())
 
-        return await self._runner.run(count_live)
+        return await self._runner.read(count_live)
 
     async def ping(self) -> None:
         def ping(db: Connection) -> None:
             db.execute(_PING)
 
-        await self._runner.run(ping)
+        await self._runner.read(ping)
 
     async def close(self) -> None:
         await self._runner.close()

@@ -94,3 +94,16 @@ async def test_requests_that_find_the_lease_spent_share_one_refill(
             group.start_soon(worker.hit, API, "busy-client")
     stats = await worker._strategy.get_window_stats(parse("1000/minute"), API, "busy-client")
     assert stats.remaining == 1000 - 50
+
+
+async def test_a_fixed_window_is_counted_request_by_request(
+    storage: Storage, database_url: str
+) -> None:
+    # A fixed window also counts a refused hit: a refill that did not fit would cost a lease.
+    settings = make_settings(
+        database_url, RATE_LIMIT_API="1000/minute", RATE_LIMIT_STRATEGY="fixed-window"
+    )
+    worker = _limiter(settings, storage)
+    await worker.hit(API, "fixed-client")
+    stats = await worker._strategy.get_window_stats(parse("1000/minute"), API, "fixed-client")
+    assert stats.remaining == 999

@@ -66,3 +66,46 @@ async def test_a_caller_that_goes_away_does_not_cancel_the_shared_load() -> None
         group.cancel_scope.cancel()
     with anyio.fail_after(1):
         assert await cache.get_or_load("key", load) == "value"
+
+
+async def test_a_load_overtaken_by_a_discard_is_neither_joined_nor_cached() -> None:
+    cache = _cache()
+    store = {"key": "live"}
+    first_read = anyio.Event()
+    release = anyio.Event()
+
+    async def slow_load() -> str:
+        value = store["key"]
+        first_read.set()
+        await release.wait()
+        return value
+
+    async def fresh_load() -> str:
+        return store["key"]
+
+    results: list[str | None] = []
+
+    async def early_caller() -> None:
+        results.append(await cache.get_or_load("key", slow_load))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(early_caller)
+        await first_read.wait()
+        store["key"] = "revoked"
+        cache.discard("key")
+        assert await cache.get_or_load("key", fresh_load) == "revoked"
+        release.set()
+    assert results == ["live"]
+    assert cache.get("key") == "revoked"
+
+
+async def test_a_value_ages_from_when_its_load_started() -> None:
+    clock = [0.0]
+    cache: TtlCache[str, str] = TtlCache(ttl_seconds=1, max_entries=10, now=lambda: clock[0])
+
+    async def slow_load() -> str:
+        clock[0] += 1.5
+        return "value"
+
+    assert await cache.get_or_load("key", slow_load) == "value"
+    assert cache.get("key") is None
