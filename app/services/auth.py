@@ -145,7 +145,13 @@ async def login(
         # The owner getting in past a lock must not reset the attacker's count of failures.
         await ctx.limiter.clear_failures(email)
     if new_hash is not None:
-        user.hashed_password = new_hash
+        # Conditional: a password change committed while this one was being checked wins.
+        # Committed at once: the session is opened on another connection, and SQLite has a
+        # single writer.
+        await UserRepository(db).upgrade_password_hash(
+            user.id, old=user.hashed_password, new=new_hash
+        )
+        await db.commit()
     now = ctx.clock.now()
     user_agent = (client.user_agent or "")[:MAX_USER_AGENT_LENGTH] or None
     device = describe_device(user_agent or "")

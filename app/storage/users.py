@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession as DbSession
 
@@ -90,6 +90,15 @@ class UserRepository:
         self._db.add(user)
         await self.save()
         return user
+
+    async def upgrade_password_hash(self, user_id: int, *, old: str, new: str) -> None:
+        """Store a re-hash of the same password, unless the password changed meanwhile."""
+        await self._db.execute(
+            update(User)
+            .where(User.id == user_id, User.hashed_password == old)
+            .values(hashed_password=new)
+            .execution_options(synchronize_session=False)
+        )
 
     async def save(self) -> None:
         """Flush pending changes, mapping unique-key conflicts to domain errors."""
