@@ -4,9 +4,9 @@ The SQL session store writes its operations once, as synchronous functions of a 
 and a runner executes each one as a single transaction:
 
 - on PostgreSQL, `AsyncConnection.run_sync` runs it on asyncpg, on the event loop;
-- on SQLite, it runs on one thread of its own with the standard `sqlite3` module. aiosqlite
-  crosses to its thread once per DBAPI call (6 to 9 times for one session operation), and each
-  crossing costs more than the query; here an operation crosses once.
+- on SQLite, it runs on a thread of the runner's own with the standard `sqlite3` module.
+  aiosqlite crosses to its thread once per DBAPI call (6 to 9 times for one session
+  operation), and each crossing costs more than the query; here an operation crosses once.
 """
 
 import asyncio
@@ -76,14 +76,13 @@ class SqliteThreadRunner:
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reads")
 
     async def run(self, work: UnitOfWork[T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(
-            self._writer, self._in_transaction, work
-        )
+        return await self._on(self._writer, work)
 
     async def read(self, work: UnitOfWork[T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(
-            self._reader, self._in_transaction, work
-        )
+        return await self._on(self._reader, work)
+
+    async def _on(self, thread: ThreadPoolExecutor, work: UnitOfWork[T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(thread, self._in_transaction, work)
 
     def _in_transaction(self, work: UnitOfWork[T]) -> T:
         with self._engine.begin() as connection:

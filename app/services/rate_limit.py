@@ -1,6 +1,5 @@
 """Request budgets per endpoint class, and the per-account lockout after failed sign-ins."""
 
-import asyncio
 import math
 import time
 from collections.abc import Sequence
@@ -67,32 +66,29 @@ class LeasedBudget:
             max_entries=MAX_LEASED_CLIENTS,
             now=time.monotonic,
         )
-        self._refills: dict[tuple[str, str], asyncio.Future[bool]] = {}
 
     async def spend(self, policy: str, key: str) -> bool:
         """Take one request from `key`'s budget; False when none is left."""
         if self.lease == 1:
             return await self._strategy.hit(self.item, policy, key)
         slot = (policy, key)
-        while (lease := self._leases.get(slot)) is None or lease.remaining == 0:
-            # Requests that find the lease spent together wait for one refill between them.
-            refill = self._refills.get(slot)
-            if refill is None:
-                refill = asyncio.ensure_future(self._refill(slot))
-                self._refills[slot] = refill
-            if not await asyncio.shield(refill):
+        while True:
+            # Requests that find no lease wait for one refill between them.
+            lease = self._leases.get(slot) or await self._leases.get_or_load(
+                slot, lambda: self._charge_lease(slot)
+            )
+            if lease is None:
                 return await self._strategy.hit(self.item, policy, key)
-        lease.remaining -= 1
-        return True
+            if lease.remaining > 0:
+                lease.remaining -= 1
+                return True
+            # Only the spent lease is dropped, never a refill another request has started.
+            if self._leases.get(slot) is lease:
+                self._leases.discard(slot)
 
-    async def _refill(self, slot: tuple[str, str]) -> bool:
-        try:
-            granted = await self._strategy.hit(self.item, *slot, cost=self.lease)
-        finally:
-            self._refills.pop(slot, None)
-        if granted:
-            self._leases.put(slot, _Lease(remaining=self.lease))
-        return granted
+    async def _charge_lease(self, slot: tuple[str, str]) -> _Lease | None:
+        granted = await self._strategy.hit(self.item, *slot, cost=self.lease)
+        return _Lease(remaining=self.lease) if granted else None
 
 
 class RateLimiter:

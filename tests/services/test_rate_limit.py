@@ -24,6 +24,12 @@ def _limiter(settings: Settings, storage: Storage) -> RateLimiter:
     return RateLimiter(settings, storage.rate_limits)
 
 
+async def _remaining(worker: RateLimiter, budget: str, key: str) -> int:
+    """What the shared counters still allow `key` under `budget` (leases count as spent)."""
+    stats = await worker._strategy.get_window_stats(parse(budget), API, key)
+    return stats.remaining
+
+
 async def _spend_until_refused(limiters: list[RateLimiter], key: str) -> int:
     """Requests let through when two workers alternate until both refuse."""
     allowed = 0
@@ -59,17 +65,13 @@ async def test_a_large_budget_is_charged_one_lease_at_a_time(
 ) -> None:
     settings = make_settings(database_url, RATE_LIMIT_API="1000/minute")
     worker = _limiter(settings, storage)
-    item = parse("1000/minute")
     await worker.hit(API, "leased-client")
-    stats = await worker._strategy.get_window_stats(item, API, "leased-client")
-    assert stats.remaining == 990
+    assert await _remaining(worker, "1000/minute", "leased-client") == 990
     for _ in range(9):
         await worker.hit(API, "leased-client")
-    stats = await worker._strategy.get_window_stats(item, API, "leased-client")
-    assert stats.remaining == 990
+    assert await _remaining(worker, "1000/minute", "leased-client") == 990
     await worker.hit(API, "leased-client")
-    stats = await worker._strategy.get_window_stats(item, API, "leased-client")
-    assert stats.remaining == 980
+    assert await _remaining(worker, "1000/minute", "leased-client") == 980
 
 
 async def test_a_small_budget_is_counted_request_by_request(
@@ -77,11 +79,9 @@ async def test_a_small_budget_is_counted_request_by_request(
 ) -> None:
     settings = make_settings(database_url, RATE_LIMIT_API="150/minute")
     worker = _limiter(settings, storage)
-    item = parse("150/minute")
     for used in range(1, 4):
         await worker.hit(API, "exact-client")
-        stats = await worker._strategy.get_window_stats(item, API, "exact-client")
-        assert stats.remaining == 150 - used
+        assert await _remaining(worker, "150/minute", "exact-client") == 150 - used
 
 
 async def test_requests_that_find_the_lease_spent_share_one_refill(
@@ -92,8 +92,7 @@ async def test_requests_that_find_the_lease_spent_share_one_refill(
     async with anyio.create_task_group() as group:
         for _ in range(50):
             group.start_soon(worker.hit, API, "busy-client")
-    stats = await worker._strategy.get_window_stats(parse("1000/minute"), API, "busy-client")
-    assert stats.remaining == 1000 - 50
+    assert await _remaining(worker, "1000/minute", "busy-client") == 1000 - 50
 
 
 async def test_a_fixed_window_is_counted_request_by_request(
@@ -105,5 +104,4 @@ async def test_a_fixed_window_is_counted_request_by_request(
     )
     worker = _limiter(settings, storage)
     await worker.hit(API, "fixed-client")
-    stats = await worker._strategy.get_window_stats(parse("1000/minute"), API, "fixed-client")
-    assert stats.remaining == 999
+    assert await _remaining(worker, "1000/minute", "fixed-client") == 999
