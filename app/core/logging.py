@@ -1,11 +1,14 @@
 """Structured logs: one JSON object per line on stderr, with the request id and client bound."""
 
+import json
 import logging
 import sys
 from collections.abc import MutableMapping
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Any, Literal
 
+import orjson
 import structlog
 
 # The request being served: one context variable, set once per request. structlog's own
@@ -24,6 +27,31 @@ def _add_request_context(
         for key, value in context.items():
             event_dict.setdefault(key, value)
     return event_dict
+
+
+def _add_utc_now(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    # The renderer writes the datetime as RFC 3339 in C; formatting it here as structlog's
+    # TimeStamper does cost about as much as rendering the rest of the line.
+    event_dict["timestamp"] = datetime.now(UTC)
+    return event_dict
+
+
+_ORJSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
+
+
+def _render_json(event_dict: MutableMapping[str, Any], **_: Any) -> str:
+    """One JSON line. orjson renders an access line in a third of the time of the standard
+    library; what it refuses (integers past 64 bits) falls back to the standard library."""
+    try:
+        return orjson.dumps(event_dict, default=str, option=_ORJSON_OPTIONS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(event_dict, default=_plain)
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return str(value)
 
 
 _LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING}
@@ -57,16 +85,19 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 def configure_logging(level: str, log_format: Literal["json", "console"]) -> None:
     """Configure structlog's fast path (no standard-library logging on the request path)."""
-    renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer()
+    timestamp, renderer = (
+        (_add_utc_now, structlog.processors.JSONRenderer(serializer=_render_json))
         if log_format == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        else (
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.dev.ConsoleRenderer(colors=False),
+        )
     )
     structlog.configure(
         processors=[
             _add_request_context,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            timestamp,
             structlog.processors.format_exc_info,
             renderer,
         ],

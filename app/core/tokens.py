@@ -1,6 +1,5 @@
 """JWT access and refresh tokens: one signer, pinned algorithms, every claim required."""
 
-import json
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -8,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 import jwt
+import orjson
 from jwt.algorithms import HMACAlgorithm
 
 from app.core.errors import InvalidToken
@@ -40,16 +40,21 @@ class _VettedKeyHmac(HMACAlgorithm):
     """HMAC with the service's one key checked once, at start-up.
 
     PyJWT vets an HMAC key on every sign and verify (it tries to parse it as a public key and as
-    a certificate, to refuse asymmetric keys), which cost more than the signature itself.
+    a certificate, to refuse asymmetric keys), which cost more than the signature itself; and
+    it measures the key's length against the hash on every call as well.
     """
 
     def __init__(self, hash_alg: Any, key: bytes) -> None:
         super().__init__(hash_alg)
         self._key = key
         self._prepared = super().prepare_key(key)
+        self._length_warning = super().check_key_length(self._prepared)
 
     def prepare_key(self, key: str | bytes) -> bytes:
         return self._prepared if key is self._key else super().prepare_key(key)
+
+    def check_key_length(self, key: bytes) -> str | None:
+        return self._length_warning if key is self._prepared else super().check_key_length(key)
 
 
 _HASHES = {
@@ -70,7 +75,7 @@ class HmacSigner:
 
     def sign(self, payload: dict[str, object]) -> str:
         return self._jws.encode(
-            json.dumps(payload, separators=(",", ":")).encode(),
+            orjson.dumps(payload),
             self._key,
             algorithm=self._algorithm,
             headers={"typ": "JWT"},
@@ -81,8 +86,8 @@ class HmacSigner:
         audience, with every required claim present; lifetimes are TokenCodec's to check."""
         signed = self._jws.decode_complete(token, self._key, algorithms=[self._algorithm])
         try:
-            claims = json.loads(signed["payload"])
-        except (ValueError, RecursionError) as exc:
+            claims = orjson.loads(signed["payload"])
+        except orjson.JSONDecodeError as exc:
             raise jwt.DecodeError("the payload is not JSON") from exc
         if not isinstance(claims, dict):
             raise jwt.DecodeError("the payload is not a JSON object")
