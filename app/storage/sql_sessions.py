@@ -4,7 +4,7 @@ Every operation is one transaction of SQLAlchemy Core statements built once, at 
 the request path the ORM's per-statement bookkeeping cost several times the query itself.
 """
 
-from dataclasses import asdict, fields
+from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -75,7 +75,8 @@ class SqlSessionStore:
         self._runner = runner
 
     async def create(self, session: SessionRecord) -> None:
-        values = asdict(session)
+        # Not dataclasses.asdict: it deep-copies every value, for fields that are all immutable.
+        values = {name: getattr(session, name) for name in _RECORD_FIELDS}
 
         def create(db: Connection) -> None:
             db.execute(_INSERT, values)
