@@ -89,7 +89,7 @@ async def register(ctx: ServiceContext, db: DbSession, *, data: UserCreate) -> A
 
 
 async def _ensure_login_allowed(
-    ctx: ServiceContext, *, email: str, user: User | None, client: ClientInfo
+    ctx: ServiceContext, *, email: str, account: Account | None, client: ClientInfo
 ) -> bool:
     """Apply the per-account budget and lockout before any password is checked.
 
@@ -102,62 +102,57 @@ async def _ensure_login_allowed(
         await ctx.limiter.hit(LOGIN_ACCOUNT, email)
         await ctx.limiter.ensure_not_locked(email)
     except RateLimited as refusal:
-        if await _has_session_from(ctx, user, client):
+        if await _has_session_from(ctx, account, client):
             return True
-        ctx.events.emit(SecurityEvent.RATE_LIMITED, policy=refusal.policy, user_id=_id(user))
+        ctx.events.emit(SecurityEvent.RATE_LIMITED, policy=refusal.policy, user_id=_id(account))
         raise
     return False
 
 
-async def _has_session_from(ctx: ServiceContext, user: User | None, client: ClientInfo) -> bool:
-    if user is None or client.ip_address is None:
+async def _has_session_from(
+    ctx: ServiceContext, account: Account | None, client: ClientInfo
+) -> bool:
+    if account is None or client.ip_address is None:
         return False
-    live = await ctx.sessions.list_live(user.id, ctx.clock.now())
+    live = await ctx.sessions.list_live(account.id, ctx.clock.now())
     return any(session.ip_address == client.ip_address for session in live)
 
 
-def _id(user: User | None) -> int | None:
-    return user.id if user else None
+def _id(account: Account | None) -> int | None:
+    return account.id if account else None
 
 
-async def login(
-    ctx: ServiceContext, db: DbSession, *, email: str, password: str, client: ClientInfo
-) -> TokenPair:
+async def login(ctx: ServiceContext, *, email: str, password: str, client: ClientInfo) -> TokenPair:
     """Check credentials and open a new session.
 
     An unknown email, a wrong password and a deactivated account fail identically and take the
-    same time, so that the answer does not reveal which accounts exist.
+    same time, so that the answer does not reveal which accounts exist. No database connection
+    is held while the password is checked: the lookup is a transaction of its own.
     """
     email = normalize_email(email)
-    user = await UserRepository(db).get_by_email(email)
-    # Give the connection back while the password is checked: held across the hash, a burst of
-    # logins would hold the whole pool, and the session store needs a connection of its own to
-    # open the session (on SQLite all of them would wait for it until the pool times out).
-    await db.commit()
-    exempted = await _ensure_login_allowed(ctx, email=email, user=user, client=client)
-    valid, new_hash = await ctx.hasher.verify(password, user.hashed_password if user else None)
-    if user is None or not valid or not user.is_active:
-        ctx.events.emit(SecurityEvent.LOGIN_FAILED, user_id=_id(user))
+    found = await ctx.accounts.credentials(email)
+    account = found.account if found else None
+    exempted = await _ensure_login_allowed(ctx, email=email, account=account, client=client)
+    valid, new_hash = await ctx.hasher.verify(password, found.hashed_password if found else None)
+    if found is None or not valid or not found.account.is_active:
+        ctx.events.emit(SecurityEvent.LOGIN_FAILED, user_id=_id(account))
         if await ctx.limiter.record_failure(email):
-            ctx.events.emit(SecurityEvent.ACCOUNT_LOCKED, user_id=_id(user))
+            ctx.events.emit(SecurityEvent.ACCOUNT_LOCKED, user_id=_id(account))
         raise InvalidCredentials
+    account = found.account
     if not exempted:
         # The owner getting in past a lock must not reset the attacker's count of failures.
         await ctx.limiter.clear_failures(email)
     if new_hash is not None:
-        # Conditional: a password change committed while this one was being checked wins.
-        # Committed at once: the session is opened on another connection, and SQLite has a
-        # single writer.
-        await UserRepository(db).upgrade_password_hash(
-            user.id, old=user.hashed_password, new=new_hash
+        await ctx.accounts.upgrade_password_hash(
+            account.id, old=found.hashed_password, new=new_hash
         )
-        await db.commit()
     now = ctx.clock.now()
     user_agent = (client.user_agent or "")[:MAX_USER_AGENT_LENGTH] or None
     device = describe_device(user_agent or "")
     session = SessionRecord(
         id=new_token_id(),
-        user_id=user.id,
+        user_id=account.id,
         created_at=now,
         last_seen_at=now,
         expires_at=now + timedelta(days=ctx.settings.REFRESH_TOKEN_EXPIRE_DAYS),
@@ -170,7 +165,7 @@ async def login(
         refresh_issued_at=now,
     )
     await ctx.sessions.create(session)
-    ctx.events.emit(SecurityEvent.LOGIN_SUCCEEDED, user_id=user.id, session_id=session.id)
+    ctx.events.emit(SecurityEvent.LOGIN_SUCCEEDED, user_id=account.id, session_id=session.id)
     return _mint_pair(ctx, session=session, now=now)
 
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 from app.core.errors import InvalidToken, SessionRevoked
 from app.services.context import Principal, ServiceContext
 from app.storage.protocols import SessionRecord
-from app.storage.users import Account, UserRepository, to_account
+from app.storage.users import Account
 
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 
@@ -13,12 +13,7 @@ LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 async def load_account(ctx: ServiceContext, user_id: int) -> Account | None:
     """The user's snapshot, at most SESSION_CACHE_SECONDS old."""
 
-    async def read() -> Account | None:
-        async with ctx.session_factory() as db:
-            user = await UserRepository(db).get(user_id)
-        return to_account(user) if user is not None else None
-
-    return await ctx.account_cache.get_or_load(user_id, read)
+    return await ctx.account_cache.get_or_load(user_id, lambda: ctx.accounts.get(user_id))
 
 
 async def _load_session(ctx: ServiceContext, session_id: str, user_id: int) -> SessionRecord | None:

@@ -16,7 +16,7 @@ from app.services.rate_limit import RateLimiter
 from app.storage.factory import Storage
 from app.storage.protocols import SessionRecord, SessionStore
 from app.storage.ttl_cache import TtlCache
-from app.storage.users import Account
+from app.storage.users import Account, AccountStore
 
 LIVENESS_CACHE_ENTRIES = 50_000
 
@@ -50,6 +50,7 @@ class ServiceContext:
     hasher: PasswordHasher
     tokens: TokenCodec
     sessions: SessionStore
+    accounts: AccountStore
     session_factory: async_sessionmaker[DbSession]
     events: SecurityEvents
     limiter: RateLimiter
@@ -86,6 +87,7 @@ def build_context(
             leeway=timedelta(seconds=settings.JWT_LEEWAY_SECONDS),
         ),
         sessions=storage.sessions,
+        accounts=storage.accounts,
         session_factory=storage.session_factory,
         events=events,
         limiter=RateLimiter(settings, storage.rate_limits),

@@ -20,6 +20,7 @@ from app.storage.protocols import SessionStore
 from app.storage.rate_limit_memory import EmbeddedRateLimitStorage
 from app.storage.redis_sessions import RedisSessionStore
 from app.storage.sql_sessions import SqlSessionStore
+from app.storage.users import AccountStore
 
 REDIS_TIMEOUT_SECONDS = 2.0
 
@@ -28,11 +29,14 @@ REDIS_TIMEOUT_SECONDS = 2.0
 class Storage:
     engine: AsyncEngine
     session_factory: async_sessionmaker[DbSession]
+    units: UnitOfWorkRunner
+    accounts: AccountStore
     sessions: SessionStore
     rate_limits: LimitsStorage
 
     async def close(self) -> None:
         await self.sessions.close()
+        await self.units.close()
         # limits' Redis storages expose no close(); their client sits on the bridge.
         limits_client = getattr(getattr(self.rate_limits, "bridge", None), "storage", None)
         if limits_client is not None:
@@ -92,19 +96,22 @@ def build_storage(settings: Settings) -> Storage:
         max_overflow=settings.DATABASE_MAX_OVERFLOW,
     )
     session_factory = create_session_factory(engine)
+    units: UnitOfWorkRunner = (
+        SqliteThreadRunner(engine.url)
+        if engine.dialect.name == "sqlite"
+        else AsyncEngineRunner(engine)
+    )
+    sessions: SessionStore
     if settings.REDIS_URL:
         sessions, rate_limits = _redis_backends(settings, settings.REDIS_URL)
     else:
-        runner: UnitOfWorkRunner = (
-            SqliteThreadRunner(engine.url)
-            if engine.dialect.name == "sqlite"
-            else AsyncEngineRunner(engine)
-        )
-        sessions = SqlSessionStore(runner)
+        sessions = SqlSessionStore(units)
         rate_limits = EmbeddedRateLimitStorage()
     return Storage(
         engine=engine,
         session_factory=session_factory,
+        units=units,
+        accounts=AccountStore(units),
         sessions=sessions,
         rate_limits=rate_limits,
     )

@@ -178,4 +178,4 @@ class SqlSessionStore:
         await self._runner.read(ping)
 
     async def close(self) -> None:
-        await self._runner.close()
+        """The runner is the storage's, which closes it."""

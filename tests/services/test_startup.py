@@ -18,7 +18,6 @@ from app.db.base import Base
 from app.models import User
 from app.services.startup import prepare_database, prepare_from_settings
 from app.storage.factory import Storage, build_storage
-from app.storage.users import UserRepository
 from tests.conftest import make_settings, serve
 from tests.factories import ADMIN_EMAIL, ADMIN_PASSWORD
 
@@ -125,10 +124,9 @@ async def test_a_legacy_bcrypt_hash_is_upgraded_at_login(settings: Settings) -> 
 async def test_an_upgrade_never_overwrites_a_password_changed_meanwhile(settings: Settings) -> None:
     async with serve(settings) as (app, api):
         user = await api.new_user()
-        async with app.state.services.session_factory.begin() as db:
-            await UserRepository(db).upgrade_password_hash(
-                user.id, old="$2b$04$the-hash-read-before-the-change", new="$argon2id$stale"
-            )
+        await app.state.services.accounts.upgrade_password_hash(
+            user.id, old="$2b$04$the-hash-read-before-the-change", new="$argon2id$stale"
+        )
         stored = {u.id: u.hashed_password for u in await _users(settings)}[user.id]
         assert stored != "$argon2id$stale"
         assert (await api.login(user.email, user.password)).status_code == 200

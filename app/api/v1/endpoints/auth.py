@@ -43,10 +43,10 @@ async def register(body: UserCreate, context: ContextDep, db: DbDep) -> UserRead
 
 @router.post("/login")
 async def login(
-    body: LoginRequest, response: Response, context: ContextDep, db: DbDep, client: Client
+    body: LoginRequest, response: Response, context: ContextDep, client: Client
 ) -> TokenResponse:
     """Sign in with a JSON body of email and password."""
-    pair = await auth.login(context, db, email=body.email, password=body.password, client=client)
+    pair = await auth.login(context, email=body.email, password=body.password, client=client)
     return _tokens(pair, response, context)
 
 
@@ -54,7 +54,6 @@ async def login(
 async def login_form(
     form: Annotated[LoginForm, Form()],
     context: ContextDep,
-    db: DbDep,
     client: Client,
 ) -> TokenResponse:
     """OAuth2 password flow: the form's `username` field carries the email.
@@ -62,7 +61,7 @@ async def login_form(
     It sets no cookies: a form can be posted cross-site without a preflight, so cookies from
     it would let another site sign a browser into the attacker's account.
     """
-    pair = await auth.login(context, db, email=form.username, password=form.password, client=client)
+    pair = await auth.login(context, email=form.username, password=form.password, client=client)
     return TokenResponse(access_token=pair.access_token, refresh_token=pair.refresh_token)
 
 
