@@ -103,7 +103,10 @@ class Settings(BaseSettings):
 
     SECURE_COOKIES: bool = False
     COOKIE_SAMESITE: Literal["lax", "strict", "none"] = "lax"
-    COOKIE_DOMAIN: str | None = None
+    # A host name (optionally with a leading dot); anything else could add cookie attributes.
+    COOKIE_DOMAIN: str | None = Field(
+        default=None, max_length=253, pattern=r"^\.?([A-Za-z0-9-]+\.)*[A-Za-z0-9-]+$"
+    )
     HTTPS_ONLY: bool = False
     HSTS_MAX_AGE_SECONDS: int = Field(default=31_536_000, ge=0)
     MAX_BODY_BYTES: int = Field(default=65_536, ge=1024, le=16 * 1024 * 1024)

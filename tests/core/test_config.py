@@ -89,3 +89,17 @@ def test_blank_optional_settings_mean_unset() -> None:
 )
 def test_plain_database_schemes_map_to_async_drivers(url: str, driver: str) -> None:
     assert async_database_url(url).drivername == driver
+
+
+@pytest.mark.parametrize(
+    "domain", ["example.com; Path=/evil", "example.com\r\nSet-Cookie: x=1", "exa mple.com", "a..b"]
+)
+def test_a_cookie_domain_must_be_a_host_name(domain: str) -> None:
+    with pytest.raises(ValidationError, match="COOKIE_DOMAIN"):
+        _settings(SECRET_KEY=STRONG_KEY, SECURE_COOKIES=True, COOKIE_DOMAIN=domain)
+
+
+@pytest.mark.parametrize("domain", ["example.com", ".example.com", "auth-1.example.co.uk"])
+def test_host_names_are_accepted_as_the_cookie_domain(domain: str) -> None:
+    settings = _settings(SECRET_KEY=STRONG_KEY, SECURE_COOKIES=True, COOKIE_DOMAIN=domain)
+    assert domain == settings.COOKIE_DOMAIN
