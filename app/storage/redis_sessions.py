@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import NoScriptError
 
 from app.storage.protocols import Rotation, RotationOutcome, SessionRecord
 
@@ -132,27 +133,51 @@ class RedisSessionStore:
         expires_at: datetime,
         grace: timedelta,
     ) -> Rotation:
-        result = await self._rotate(
-            keys=[self._session_key(user_id, session_id), self._index_key(user_id)],
-            args=[
-                presented_jti,
-                new_jti,
-                repr(now.timestamp()),
-                repr(expires_at.timestamp()),
-                grace.total_seconds(),
-                session_id,
-            ],
-        )
-        outcome = RotationOutcome(result[0])
         member = f"{user_id}:{session_id}"
-        if outcome is RotationOutcome.REUSED:
+        keys = [self._session_key(user_id, session_id), self._index_key(user_id)]
+        args = [
+            presented_jti,
+            new_jti,
+            repr(now.timestamp()),
+            repr(expires_at.timestamp()),
+            grace.total_seconds(),
+            session_id,
+        ]
+        try:
+            result = await self._rotate_and_index(keys, args, member, expires_at)
+        except NoScriptError:
+            # A restarted or flushed Redis has forgotten the script.
+            await self._redis.script_load(_ROTATE)
+            result = await self._rotate_and_index(keys, args, member, expires_at)
+        outcome = RotationOutcome(result[0])
+        if outcome in (RotationOutcome.REUSED, RotationOutcome.DEAD):
+            # The index update went out beside the script, before its outcome was known: XX
+            # kept it from adding the member back, and this takes back a score it raised.
             await self._redis.zrem(self._live_key, member)
             return Rotation(outcome, None)
-        if outcome is RotationOutcome.DEAD:
-            return Rotation(outcome, None)
-        if outcome is RotationOutcome.ROTATED:
-            await self._redis.zadd(self._live_key, {member: expires_at.timestamp()})
         return Rotation(outcome, _decode(_pairs(result[1])))
+
+    async def _rotate_and_index(
+        self, keys: list[str], args: list[Any], member: str, expires_at: datetime
+    ) -> Any:
+        """The rotation script and the live index's new expiry, in one round trip.
+
+        The index lives in another cluster slot, so the script cannot update it itself; sent
+        after the script's answer it cost a second round trip, a sixth of a refresh. It only
+        moves an existing member's score forward (XX GT). After a grace-window answer, where
+        nothing rotated, the score runs ahead of the session's expiry by at most the window.
+        """
+        index_score = {member: expires_at.timestamp()}
+        if isinstance(self._redis, RedisCluster):
+            # redis-py refuses scripts in a cluster pipeline: two round trips there.
+            result = await self._rotate(keys=keys, args=args)
+            await self._redis.zadd(self._live_key, index_score, xx=True, gt=True)
+            return result
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.evalsha(self._rotate.sha, len(keys), *keys, *args)
+            pipe.zadd(self._live_key, index_score, xx=True, gt=True)
+            result, _ = await pipe.execute()
+        return result
 
     async def touch(self, session_id: str, *, user_id: int, now: datetime) -> None:
         await self._touch(

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
 from app.core.config import Settings
 from app.core.tokens import new_token_id
@@ -14,7 +15,13 @@ from app.storage.factory import build_storage
 from app.storage.protocols import RotationOutcome, SessionRecord, SessionStore
 from app.storage.redis_sessions import RedisSessionStore
 from app.storage.sql_sessions import SqlSessionStore
-from tests.conftest import delete_redis_test_keys, empty_postgres_tables, make_settings
+from tests.conftest import (
+    REDIS_TEST_PREFIX,
+    REDIS_TEST_URL,
+    delete_redis_test_keys,
+    empty_postgres_tables,
+    make_settings,
+)
 
 # Redis expires keys on its own clock, so the sessions live around the real present.
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -102,12 +109,16 @@ async def test_rotation_outcomes(store: SessionStore) -> None:
     assert rotation.session.refresh_jti == "jti-1"
     assert rotation.session.previous_refresh_jti == "jti-0"
     assert rotation.session.expires_at == expires
+    assert await store.count_live(later) == 1
     assert await rotate("jti-0", "jti-x", later + timedelta(seconds=1)) is RotationOutcome.GRACE
+    assert await store.count_live(later) == 1
     assert await rotate("jti-0", "jti-y", later + GRACE * 2) is RotationOutcome.REUSED
+    assert await store.count_live(later) == 0
     # Revoked: Redis forgets the session, SQL keeps it marked.
     stored = await store.get(session.id, user_id=ADMIN_ID)
     assert stored is None or stored.revoked_at is not None
     assert await rotate("jti-1", "jti-2", later + GRACE * 3) is RotationOutcome.DEAD
+    assert await store.count_live(later) == 0
 
 
 async def test_racing_rotations_have_one_winner(store: SessionStore) -> None:
@@ -170,3 +181,53 @@ async def test_touch_revoke_list_and_count(store: SessionStore) -> None:
     assert await store.list_live(ADMIN_ID, NOW) == []
     assert await store.count_live(NOW) == 0
     await store.ping()
+
+
+@pytest.fixture
+async def redis_store() -> AsyncIterator[RedisSessionStore]:
+    delete_redis_test_keys()
+    store = RedisSessionStore(
+        Redis.from_url(REDIS_TEST_URL, decode_responses=True), prefix=REDIS_TEST_PREFIX
+    )
+    yield store
+    await store.close()
+    delete_redis_test_keys()
+
+
+async def _rotate_once(store: SessionStore, session: SessionRecord) -> RotationOutcome:
+    rotation = await store.rotate(
+        session.id,
+        user_id=session.user_id,
+        presented_jti=session.refresh_jti,
+        new_jti=new_token_id(),
+        now=NOW,
+        expires_at=NOW + timedelta(days=7),
+        grace=GRACE,
+    )
+    return rotation.outcome
+
+
+async def test_a_session_redis_expired_is_dead_and_leaves_the_live_count(
+    redis_store: RedisSessionStore,
+) -> None:
+    session = _session()
+    await redis_store.create(session)
+    assert await redis_store.count_live(NOW) == 1
+    raw = Redis.from_url(REDIS_TEST_URL)
+    # What Redis does when the session's expiry passes; the global index keeps its member.
+    await raw.delete(f"{REDIS_TEST_PREFIX}:{{{ADMIN_ID}}}:session:{session.id}")
+    await raw.aclose()
+    assert await _rotate_once(redis_store, session) is RotationOutcome.DEAD
+    assert await redis_store.count_live(NOW) == 0
+
+
+async def test_rotation_survives_redis_forgetting_its_scripts(
+    redis_store: RedisSessionStore,
+) -> None:
+    session = _session()
+    await redis_store.create(session)
+    raw = Redis.from_url(REDIS_TEST_URL)
+    await raw.script_flush()
+    await raw.aclose()
+    assert await _rotate_once(redis_store, session) is RotationOutcome.ROTATED
+    assert await redis_store.count_live(NOW) == 1
