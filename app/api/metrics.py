@@ -55,10 +55,24 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="mostrecent",
         )
-        for event in SecurityEvent:
-            self.security_events.labels(event=event.value)
-        # labels() takes a lock and builds a key on every call; the set of (method, route,
-        # status) seen is small and bounded by the route table, so its children are kept.
+        # labels() takes a lock and builds a key on every call, so the children every event
+        # and request counts into are looked up once. The (method, route, status) series seen
+        # are few, bounded by the route table, and kept as they appear.
+        outcome_counters: dict[SecurityEvent, Counter] = {
+            SecurityEvent.LOGIN_SUCCEEDED: self.logins.labels(outcome="success"),
+            SecurityEvent.LOGIN_FAILED: self.logins.labels(outcome="failure"),
+            SecurityEvent.REGISTERED: self.registrations,
+            SecurityEvent.REFRESHED: self.refreshes.labels(outcome="success"),
+            SecurityEvent.REFRESH_REJECTED: self.refreshes.labels(outcome="rejected"),
+            SecurityEvent.REFRESH_REUSE_DETECTED: self.refreshes.labels(outcome="reuse_detected"),
+        }
+        self._event_counters: dict[SecurityEvent, tuple[Counter, ...]] = {
+            event: (
+                self.security_events.labels(event=event.value),
+                *((outcome_counters[event],) if event in outcome_counters else ()),
+            )
+            for event in SecurityEvent
+        }
         self._request_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
@@ -75,17 +89,8 @@ class Metrics:
         series[1].observe(seconds)
 
     def emit(self, event: SecurityEvent, **fields: object) -> None:
-        self.security_events.labels(event=event.value).inc()
-        if event is SecurityEvent.LOGIN_SUCCEEDED:
-            self.logins.labels(outcome="success").inc()
-        elif event is SecurityEvent.LOGIN_FAILED:
-            self.logins.labels(outcome="failure").inc()
-        elif event is SecurityEvent.REGISTERED:
-            self.registrations.inc()
-        elif event is SecurityEvent.REFRESHED:
-            self.refreshes.labels(outcome="success").inc()
-        elif event in (SecurityEvent.REFRESH_REJECTED, SecurityEvent.REFRESH_REUSE_DETECTED):
-            self.refreshes.labels(outcome=event.value.removeprefix("refresh_")).inc()
+        for counter in self._event_counters[event]:
+            counter.inc()
 
     async def render(self, count_active_sessions: Callable[[], Awaitable[int]]) -> bytes:
         """The exposition text, with the gauges read from the stores first.

@@ -33,7 +33,8 @@ class UnitOfWorkRunner(Protocol):
         ...
 
     async def read(self, work: UnitOfWork[T]) -> T:
-        """Run `work`, which only reads, in one transaction."""
+        """Run `work`, which only reads. Its statements may each see their own snapshot: every
+        read of the stores is a single statement."""
         ...
 
     async def close(self) -> None: ...
@@ -42,13 +43,17 @@ class UnitOfWorkRunner(Protocol):
 class AsyncEngineRunner:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        # Reads run outside a transaction: a single SELECT needs none, and BEGIN and ROLLBACK
+        # around it were two of its four round trips (with the pool's liveness ping).
+        self._reads = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def run(self, work: UnitOfWork[T]) -> T:
         async with self._engine.begin() as connection:
             return await connection.run_sync(work)
 
     async def read(self, work: UnitOfWork[T]) -> T:
-        return await self.run(work)
+        async with self._reads.connect() as connection:
+            return await connection.run_sync(work)
 
     async def close(self) -> None:
         """The engine belongs to the user store, which disposes of it."""

@@ -82,6 +82,9 @@ async def test_metrics_are_for_admins(api: Api) -> None:
     assert 'auth_logins_total{outcome="failure"} 1.0' in text
     assert "auth_registrations_total 1.0" in text
     assert 'auth_refreshes_total{outcome="success"} 1.0' in text
+    assert 'auth_refreshes_total{outcome="reuse_detected"} 0.0' in text
+    assert 'auth_security_events_total{event="refreshed"} 1.0' in text
+    assert 'auth_security_events_total{event="login_failed"} 1.0' in text
     assert "auth_active_sessions 2.0" in text
     assert 'http_requests_total{method="POST",route="/api/v1/auth/login",status="401"} 1.0' in text
     assert 'route="/api/v1/users/me"' not in text or "user_id" not in text

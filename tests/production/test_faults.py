@@ -5,6 +5,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 import pytest
 from redis import Redis as SyncRedis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -12,6 +13,7 @@ from sqlalchemy.engine import make_url
 
 from app.core.clock import OffsetClock
 from app.core.config import Settings
+from app.db.engine import IDLE_PING_SECONDS
 from tests.conftest import REDIS_TEST_URL, make_settings, serve
 from tests.factories import DEFAULT_PASSWORD, Api
 from tests.servers import free_port
@@ -67,6 +69,22 @@ async def test_store_outage_fails_closed_and_recovers(
         assert (await api.client.get("/health")).status_code == 200
         assert (await api.me(user.tokens)).status_code == 200
         assert (await api.login(user.email, DEFAULT_PASSWORD)).status_code == 200
+
+
+async def test_a_database_restart_during_a_quiet_spell_fails_no_request(
+    postgres_database: str, proxies: tuple[TcpProxy, TcpProxy]
+) -> None:
+    pg, redis = proxies
+    async with serve(_settings_through(postgres_database, pg, redis)) as (_, api):
+        user = await api.new_user()
+        assert (await api.login(user.email, DEFAULT_PASSWORD)).status_code == 200
+        # Every pooled connection dies and nobody asks anything until the server is back.
+        await pg.cut()
+        await pg.start()
+        await anyio.sleep(IDLE_PING_SECONDS * 1.5)
+        for _ in range(3):
+            assert (await api.login(user.email, DEFAULT_PASSWORD)).status_code == 200
+        assert (await api.client.get("/health")).status_code == 200
 
 
 def _start_persistent_redis(workdir: Path, port: int) -> subprocess.Popen[bytes]:
