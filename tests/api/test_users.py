@@ -20,6 +20,7 @@ async def test_me_requires_a_token(api: Api) -> None:
 
 async def test_change_username(api: Api) -> None:
     user = await api.new_user()
+    assert (await api.me(user.tokens)).json()["username"] == user.username
     status, body = await _put_me(api, user, username="renamed")
     assert status == 200
     assert body["username"] == "renamed"
