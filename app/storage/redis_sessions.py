@@ -91,6 +91,9 @@ def _pairs(flat: list[str]) -> dict[str, str]:
 class RedisSessionStore:
     def __init__(self, client: "Redis | RedisCluster", *, prefix: str) -> None:
         self._redis = client
+        # A cluster keeps the global live index in another slot than the user's keys: no one
+        # transaction or script can cover both, and redis-py refuses pipelined scripts there.
+        self._cluster = isinstance(client, RedisCluster)
         self._prefix = prefix
         self._live_key = f"{prefix}:live-sessions"
         self._rotate = client.register_script(_ROTATE)
@@ -107,16 +110,18 @@ class RedisSessionStore:
         key = self._session_key(session.user_id, session.id)
         index = self._index_key(session.user_id)
         expiry = math.ceil(session.expires_at.timestamp())
+        live = {f"{session.user_id}:{session.id}": session.expires_at.timestamp()}
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping=cast(Any, _encode(session)))
             pipe.expireat(key, expiry)
             pipe.zadd(index, {session.id: session.expires_at.timestamp()})
             pipe.expireat(index, expiry, nx=True)
             pipe.expireat(index, expiry, gt=True)
+            if not self._cluster:
+                pipe.zadd(self._live_key, live)
             await pipe.execute()
-        await self._redis.zadd(
-            self._live_key, {f"{session.user_id}:{session.id}": session.expires_at.timestamp()}
-        )
+        if self._cluster:
+            await self._redis.zadd(self._live_key, live)
 
     async def get(self, session_id: str, *, user_id: int) -> SessionRecord | None:
         raw = await self._redis.hgetall(self._session_key(user_id, session_id))
@@ -160,7 +165,8 @@ class RedisSessionStore:
     async def _rotate_and_index(
         self, keys: list[str], args: list[Any], member: str, expires_at: datetime
     ) -> Any:
-        """The rotation script and the live index's new expiry, in one round trip.
+        """The rotation script and the live index's new expiry, in one round trip (two on a
+        cluster).
 
         The index lives in another cluster slot, so the script cannot update it itself; sent
         after the script's answer it cost a second round trip, a sixth of a refresh. It only
@@ -168,8 +174,7 @@ class RedisSessionStore:
         nothing rotated, the score runs ahead of the session's expiry by at most the window.
         """
         index_score = {member: expires_at.timestamp()}
-        if isinstance(self._redis, RedisCluster):
-            # redis-py refuses scripts in a cluster pipeline: two round trips there.
+        if self._cluster:
             result = await self._rotate(keys=keys, args=args)
             await self._redis.zadd(self._live_key, index_score, xx=True, gt=True)
             return result
