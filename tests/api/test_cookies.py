@@ -1,10 +1,14 @@
 """Browser sign-in with HttpOnly cookies, and CSRF attacks against it."""
 
+from datetime import UTC, datetime, timedelta
 from http.cookies import SimpleCookie
 
 import httpx
 import pytest
+from fastapi import Response
 
+from app.api.cookies import set_session_cookies
+from app.services.auth import TokenPair
 from tests.conftest import make_settings, serve
 from tests.factories import DEFAULT_PASSWORD, Api, UserHandle
 
@@ -192,3 +196,19 @@ async def test_the_form_login_sets_no_cookies(api: Api) -> None:
     )
     assert response.status_code == 200
     assert response.headers.get_list("set-cookie") == []
+
+
+def test_a_cookie_value_that_is_not_a_token_is_never_written() -> None:
+    settings = make_settings("sqlite:///unused.db", SECURE_COOKIES=True)
+    now = datetime.now(UTC)
+    pair = TokenPair(
+        access_token="a.b.c",
+        refresh_token="x; Domain=evil.example",
+        session_id="s",
+        csrf_token="t",
+        refresh_expires_at=now + timedelta(days=1),
+    )
+    response = Response()
+    with pytest.raises(ValueError, match="refresh_token"):
+        set_session_cookies(response, pair, settings, now)
+    assert all("evil" not in value for value in response.headers.getlist("set-cookie"))
