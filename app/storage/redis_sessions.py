@@ -11,19 +11,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from redis.asyncio import Redis, RedisCluster
-from redis.exceptions import NoScriptError
 
 from app.storage.protocols import Rotation, RotationOutcome, SessionRecord
 
 _TIMES = ("created_at", "last_seen_at", "expires_at", "refresh_issued_at", "revoked_at")
 _FIELDS = tuple(field.name for field in fields(SessionRecord))
 
+# KEYS[3], the global live index, is passed only on a single server: on a cluster it lives in
+# another slot, where no script may reach it.
 _ROTATE = """
+local live = KEYS[3]
 local s = redis.call('HMGET', KEYS[1], 'refresh_jti', 'previous_refresh_jti',
                      'refresh_issued_at', 'expires_at')
-if not s[1] then return {'dead'} end
 local now = tonumber(ARGV[3])
-if tonumber(s[4]) <= now then return {'dead'} end
+if not s[1] or tonumber(s[4]) <= now then
+  if live then redis.call('ZREM', live, ARGV[7]) end
+  return {'dead'}
+end
 if s[1] == ARGV[1] then
   redis.call('HSET', KEYS[1], 'previous_refresh_jti', s[1], 'refresh_jti', ARGV[2],
              'refresh_issued_at', ARGV[3], 'last_seen_at', ARGV[3], 'expires_at', ARGV[4])
@@ -32,6 +36,7 @@ if s[1] == ARGV[1] then
   redis.call('ZADD', KEYS[2], ARGV[4], ARGV[6])
   redis.call('EXPIREAT', KEYS[2], expiry, 'NX')
   redis.call('EXPIREAT', KEYS[2], expiry, 'GT')
+  if live then redis.call('ZADD', live, 'XX', 'GT', ARGV[4], ARGV[7]) end
   return {'rotated', redis.call('HGETALL', KEYS[1])}
 end
 if s[2] == ARGV[1] and now - tonumber(s[3]) <= tonumber(ARGV[5]) then
@@ -39,6 +44,7 @@ if s[2] == ARGV[1] and now - tonumber(s[3]) <= tonumber(ARGV[5]) then
 end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[6])
+if live then redis.call('ZREM', live, ARGV[7]) end
 return {'reused'}
 """
 
@@ -140,49 +146,36 @@ class RedisSessionStore:
     ) -> Rotation:
         member = f"{user_id}:{session_id}"
         keys = [self._session_key(user_id, session_id), self._index_key(user_id)]
-        args = [
+        if not self._cluster:
+            keys.append(self._live_key)
+        args: list[str | float] = [
             presented_jti,
             new_jti,
             repr(now.timestamp()),
             repr(expires_at.timestamp()),
             grace.total_seconds(),
             session_id,
+            member,
         ]
-        try:
-            result = await self._rotate_and_index(keys, args, member, expires_at)
-        except NoScriptError:
-            # A restarted or flushed Redis has forgotten the script.
-            await self._redis.script_load(_ROTATE)
-            result = await self._rotate_and_index(keys, args, member, expires_at)
+        # redis-py loads the script again when a restarted or flushed Redis has forgotten it.
+        result = await self._rotate(keys=keys, args=args)
         outcome = RotationOutcome(result[0])
+        if self._cluster:
+            await self._update_live_index_on_cluster(outcome, member, expires_at)
         if outcome in (RotationOutcome.REUSED, RotationOutcome.DEAD):
-            # The index update went out beside the script, before its outcome was known: XX
-            # kept it from adding the member back, and this takes back a score it raised.
-            await self._redis.zrem(self._live_key, member)
             return Rotation(outcome, None)
         return Rotation(outcome, _decode(_pairs(result[1])))
 
-    async def _rotate_and_index(
-        self, keys: list[str], args: list[Any], member: str, expires_at: datetime
-    ) -> Any:
-        """The rotation script and the live index's new expiry, in one round trip (two on a
-        cluster).
-
-        The index lives in another cluster slot, so the script cannot update it itself; sent
-        after the script's answer it cost a second round trip, a sixth of a refresh. It only
-        moves an existing member's score forward (XX GT). After a grace-window answer, where
-        nothing rotated, the score runs ahead of the session's expiry by at most the window.
-        """
-        index_score = {member: expires_at.timestamp()}
-        if self._cluster:
-            result = await self._rotate(keys=keys, args=args)
-            await self._redis.zadd(self._live_key, index_score, xx=True, gt=True)
-            return result
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.evalsha(self._rotate.sha, len(keys), *keys, *args)
-            pipe.zadd(self._live_key, index_score, xx=True, gt=True)
-            result, _ = await pipe.execute()
-        return result
+    async def _update_live_index_on_cluster(
+        self, outcome: RotationOutcome, member: str, expires_at: datetime
+    ) -> None:
+        """What the script does to the live index on a single server, as a second round trip."""
+        if outcome is RotationOutcome.ROTATED:
+            await self._redis.zadd(
+                self._live_key, {member: expires_at.timestamp()}, xx=True, gt=True
+            )
+        elif outcome is not RotationOutcome.GRACE:
+            await self._redis.zrem(self._live_key, member)
 
     async def touch(self, session_id: str, *, user_id: int, now: datetime) -> None:
         await self._touch(

@@ -5,6 +5,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -106,9 +107,12 @@ async def test_sessions_rotation_revocation_and_limits_on_a_cluster(
         REDIS_KEY_PREFIX=f"cluster{time.monotonic_ns()}",
         RATE_LIMIT_REGISTER="3/minute",
     )
-    async with serve(settings, clock) as (_, api):
+    async with serve(settings, clock) as (app, api):
+        sessions = app.state.services.sessions
+        started = clock.now()
+        lifetime = timedelta(days=settings.REFRESH_TOKEN_EXPIRE_DAYS)
         user = await api.new_user(email=f"c{time.monotonic_ns()}@example.com")
-        second = await api.tokens(user.email, DEFAULT_PASSWORD)
+        other = await api.tokens(user.email, DEFAULT_PASSWORD)
         listed = await api.client.get("/api/v1/sessions/", headers=user.headers)
         assert len(listed.json()) == 2
         rotated = await api.refresh(user.tokens.refresh_token)
@@ -116,6 +120,12 @@ async def test_sessions_rotation_revocation_and_limits_on_a_cluster(
         clock.advance(settings.REFRESH_REUSE_GRACE_SECONDS + 1)
         reused = await api.refresh(user.tokens.refresh_token)
         assert reused.json()["code"] == "refresh_token_reused"
+        # The global live index sits in another slot than the sessions and is kept apart.
+        assert await sessions.count_live(clock.now()) == 1
+        clock.advance(timedelta(days=1).total_seconds())
+        assert (await api.refresh(other.refresh_token)).status_code == 200
+        assert await sessions.count_live(started + lifetime + timedelta(hours=1)) == 1
+        second = await api.tokens(user.email, DEFAULT_PASSWORD)
         changed = await api.client.put(
             "/api/v1/users/me",
             json={"password": "a cluster-proof password", "current_password": DEFAULT_PASSWORD},
