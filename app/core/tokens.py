@@ -1,5 +1,8 @@
 """JWT access and refresh tokens: one signer, pinned algorithms, every claim required."""
 
+import base64
+import binascii
+import re
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -15,6 +18,7 @@ from app.core.errors import InvalidToken
 TokenType = Literal["access", "refresh"]
 REQUIRED_CLAIMS = ("sub", "sid", "jti", "typ", "iat", "exp", "iss", "aud")
 MAX_TOKEN_LENGTH = 4096
+_BASE64URL = re.compile(rb"[A-Za-z0-9_-]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,34 @@ class _VettedKeyHmac(HMACAlgorithm):
         return self._length_warning if key is self._prepared else super().check_key_length(key)
 
 
+class _CompactJws(jwt.PyJWS):
+    """PyJWS reading each base64url segment with a regular expression for its alphabet.
+
+    PyJWT tests every character of a segment in a Python loop, which was half the cost of
+    verifying a token. The refusals are the same: a property test holds both to that.
+    """
+
+    @staticmethod
+    def _decode_base64url_segment(segment: bytes, name: str) -> bytes:
+        stripped = segment.rstrip(b"=")
+        padding = len(segment) - len(stripped)
+        if (
+            padding > 2
+            or (padding and len(segment) % 4 != 0)
+            or len(stripped) % 4 == 1
+            or _BASE64URL.fullmatch(stripped) is None
+        ):
+            raise jwt.DecodeError(f"Invalid {name} padding")
+        try:
+            decoded = base64.urlsafe_b64decode(stripped + b"=" * (-len(stripped) % 4))
+        except binascii.Error as exc:
+            raise jwt.DecodeError(f"Invalid {name} padding") from exc
+        # Only the canonical encoding is accepted: no stray bits in the last character.
+        if base64.urlsafe_b64encode(decoded).rstrip(b"=") != stripped:
+            raise jwt.DecodeError(f"Invalid {name} padding")
+        return decoded
+
+
 _HASHES = {
     "HS256": HMACAlgorithm.SHA256,
     "HS384": HMACAlgorithm.SHA384,
@@ -70,7 +102,7 @@ class HmacSigner:
     def __init__(self, key: str, algorithm: str) -> None:
         self._key = key.encode()
         self._algorithm = algorithm
-        self._jws = jwt.PyJWS(algorithms=[])
+        self._jws = _CompactJws(algorithms=[])
         self._jws.register_algorithm(algorithm, _VettedKeyHmac(_HASHES[algorithm], self._key))
 
     def sign(self, payload: dict[str, object]) -> str:

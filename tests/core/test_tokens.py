@@ -1,0 +1,46 @@
+"""The token codec's own parts, held to PyJWT where they stand in for it."""
+
+import jwt
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.core.tokens import _CompactJws
+
+# Mostly the base64url alphabet and padding, with some bytes outside it.
+_SEGMENT_BYTES = st.binary(max_size=24) | st.text(
+    alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/ .\n\x00é",
+    max_size=24,
+).map(lambda text: text.encode())
+
+
+def _outcome(decode: object, segment: bytes) -> bytes | str:
+    assert callable(decode)
+    try:
+        decoded = decode(segment, "payload")
+    except jwt.DecodeError as error:
+        return f"refused: {error}"
+    assert isinstance(decoded, bytes)
+    return decoded
+
+
+@settings(max_examples=500)
+@given(_SEGMENT_BYTES)
+def test_segments_are_read_and_refused_exactly_as_pyjwt_does(segment: bytes) -> None:
+    assert _outcome(_CompactJws._decode_base64url_segment, segment) == _outcome(
+        jwt.PyJWS._decode_base64url_segment, segment
+    )
+
+
+@pytest.mark.parametrize(
+    "segment",
+    [b"!!!!", b"eyJhIjoxfQ=", b"eyJhIjoxfQ===", b"eyJhIjoxfR", b"abcde", b"ab+/", b"ab\ncd"],
+)
+def test_junk_padding_and_non_canonical_segments_are_refused(segment: bytes) -> None:
+    with pytest.raises(jwt.DecodeError):
+        _CompactJws._decode_base64url_segment(segment, "payload")
+
+
+def test_a_canonical_segment_with_or_without_padding_is_read() -> None:
+    assert _CompactJws._decode_base64url_segment(b"eyJhIjoxfQ", "payload") == b'{"a":1}'
+    assert _CompactJws._decode_base64url_segment(b"eyJhIjoxfQ==", "payload") == b'{"a":1}'
