@@ -11,7 +11,7 @@ from app.api.cookies import (
     clear_session_cookies,
     set_session_cookies,
 )
-from app.api.deps import Client, ContextDep, CurrentPrincipal, DbDep
+from app.api.deps import Client, ContextDep, CurrentPrincipal, DbDep, context_of
 from app.api.v1.prefix import API_V1
 from app.core.errors import NotAuthenticated
 from app.schemas.auth import (
@@ -42,6 +42,27 @@ def _tokens(pair: TokenPair, context: ServiceContext, *, cookies: bool) -> Respo
     return response
 
 
+# Routes are matched in order, on every request: refresh, which every client calls, comes first.
+@router.post("/refresh", response_model=TokenResponse)
+async def refresh(request: Request, body: RefreshRequest | None = None) -> Response:
+    """Exchange a refresh token for a new pair; the presented token stops working.
+
+    Browsers may send no body: the refresh cookie is used, with the CSRF token in X-CSRF-Token.
+    """
+    if body is not None:
+        token, csrf = body.refresh_token, None
+    else:
+        token = request.cookies.get(REFRESH_COOKIE, "")
+        if not token:
+            raise NotAuthenticated
+        csrf = CsrfProof(
+            header=request.headers.get(CSRF_HEADER), cookie=request.cookies.get(CSRF_COOKIE)
+        )
+    context = context_of(request)
+    pair = await auth.refresh(context, refresh_token=token, csrf=csrf)
+    return _tokens(pair, context, cookies=True)
+
+
 @router.post("/register", status_code=status.HTTP_201_CREATED)
 async def register(body: UserCreate, context: ContextDep, db: DbDep) -> UserRead:
     """Create an account. `is_admin` / `is_active` in the body are ignored."""
@@ -68,27 +89,6 @@ async def login_form(
     """
     pair = await auth.login(context, email=form.username, password=form.password, client=client)
     return _tokens(pair, context, cookies=False)
-
-
-@router.post("/refresh", response_model=TokenResponse)
-async def refresh(
-    request: Request, context: ContextDep, body: RefreshRequest | None = None
-) -> Response:
-    """Exchange a refresh token for a new pair; the presented token stops working.
-
-    Browsers may send no body: the refresh cookie is used, with the CSRF token in X-CSRF-Token.
-    """
-    if body is not None:
-        token, csrf = body.refresh_token, None
-    else:
-        token = request.cookies.get(REFRESH_COOKIE, "")
-        if not token:
-            raise NotAuthenticated
-        csrf = CsrfProof(
-            header=request.headers.get(CSRF_HEADER), cookie=request.cookies.get(CSRF_COOKIE)
-        )
-    pair = await auth.refresh(context, refresh_token=token, csrf=csrf)
-    return _tokens(pair, context, cookies=True)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
