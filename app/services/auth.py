@@ -17,7 +17,7 @@ from app.core.errors import (
     SessionRevoked,
 )
 from app.core.events import SecurityEvent
-from app.core.tokens import new_token_id
+from app.core.tokens import new_token_ids
 from app.models import User
 from app.schemas.user import UserCreate, normalize_email
 from app.services.authentication import load_account
@@ -37,7 +37,9 @@ class TokenPair:
     refresh_expires_at: datetime
 
 
-def _mint_pair(ctx: ServiceContext, *, session: SessionRecord, now: datetime) -> TokenPair:
+def _mint_pair(
+    ctx: ServiceContext, *, session: SessionRecord, access_token_id: str, now: datetime
+) -> TokenPair:
     access_expires = min(
         now + timedelta(minutes=ctx.settings.ACCESS_TOKEN_EXPIRE_MINUTES), session.expires_at
     )
@@ -45,6 +47,7 @@ def _mint_pair(ctx: ServiceContext, *, session: SessionRecord, now: datetime) ->
         user_id=session.user_id,
         session_id=session.id,
         token_type="access",
+        token_id=access_token_id,
         issued_at=now,
         expires_at=access_expires,
     )
@@ -150,8 +153,9 @@ async def login(ctx: ServiceContext, *, email: str, password: str, client: Clien
     now = ctx.clock.now()
     user_agent = (client.user_agent or "")[:MAX_USER_AGENT_LENGTH] or None
     device = describe_device(user_agent or "")
+    session_id, refresh_token_id, access_token_id = new_token_ids(3)
     session = SessionRecord(
-        id=new_token_id(),
+        id=session_id,
         user_id=account.id,
         created_at=now,
         last_seen_at=now,
@@ -161,12 +165,12 @@ async def login(ctx: ServiceContext, *, email: str, password: str, client: Clien
         browser=device.browser,
         os=device.os,
         device_type=device.device_type,
-        refresh_jti=new_token_id(),
+        refresh_jti=refresh_token_id,
         refresh_issued_at=now,
     )
     await ctx.sessions.create(session)
     ctx.events.emit(SecurityEvent.LOGIN_SUCCEEDED, user_id=account.id, session_id=session.id)
-    return _mint_pair(ctx, session=session, now=now)
+    return _mint_pair(ctx, session=session, access_token_id=access_token_id, now=now)
 
 
 async def refresh(
@@ -182,11 +186,12 @@ async def refresh(
         claims.session_id, ctx.settings.signing_key, header=csrf.header, cookie=csrf.cookie
     ):
         raise CsrfFailed
+    refresh_token_id, access_token_id = new_token_ids(2)
     rotation = await ctx.sessions.rotate(
         claims.session_id,
         user_id=claims.user_id,
         presented_jti=claims.token_id,
-        new_jti=new_token_id(),
+        new_jti=refresh_token_id,
         now=now,
         expires_at=now + timedelta(days=ctx.settings.REFRESH_TOKEN_EXPIRE_DAYS),
         grace=timedelta(seconds=ctx.settings.REFRESH_REUSE_GRACE_SECONDS),
@@ -210,7 +215,7 @@ async def refresh(
     ctx.events.emit(
         SecurityEvent.REFRESHED, user_id=session.user_id, outcome=rotation.outcome.value
     )
-    return _mint_pair(ctx, session=session, now=now)
+    return _mint_pair(ctx, session=session, access_token_id=access_token_id, now=now)
 
 
 async def logout(ctx: ServiceContext, *, principal: Principal, refresh_token: str | None) -> None:

@@ -1,11 +1,14 @@
 """The token codec's own parts, held to PyJWT where they stand in for it."""
 
+import base64
+import re
+
 import jwt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.core.tokens import _CompactJws
+from app.core.tokens import _CompactJws, new_token_ids
 
 # Mostly the base64url alphabet and padding, with some bytes outside it.
 _SEGMENT_BYTES = st.binary(max_size=24) | st.text(
@@ -44,3 +47,11 @@ def test_junk_padding_and_non_canonical_segments_are_refused(segment: bytes) -> 
 def test_a_canonical_segment_with_or_without_padding_is_read() -> None:
     assert _CompactJws._decode_base64url_segment(b"eyJhIjoxfQ", "payload") == b'{"a":1}'
     assert _CompactJws._decode_base64url_segment(b"eyJhIjoxfQ==", "payload") == b'{"a":1}'
+
+
+def test_identifiers_drawn_together_are_distinct_url_safe_and_144_bits() -> None:
+    drawn = [identifier for _ in range(200) for identifier in new_token_ids(3)]
+    assert len(set(drawn)) == len(drawn)
+    for identifier in drawn:
+        assert re.fullmatch(r"[A-Za-z0-9_-]{24}", identifier)
+        assert len(base64.urlsafe_b64decode(identifier)) == 18
