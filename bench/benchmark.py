@@ -19,7 +19,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -317,23 +317,22 @@ def measure_hash_ms(settings: Settings, *, at_once: int) -> float:
     return statistics.median(asyncio.run(timed()))
 
 
-def prepare_client_state(url: str, sessions: int) -> tuple[str, str, list[str]]:
-    """Register the benchmark user; return an access token, its email and refresh tokens."""
-    email = "bench@example.com"
+def register(url: str, email: str) -> None:
     httpx.post(
         f"{url}/api/v1/auth/register",
-        json={"email": email, "username": "bench", "password": PASSWORD},
+        json={"email": email, "username": email.split("@")[0], "password": PASSWORD},
         timeout=30,
-    )
-    refresh_tokens = []
-    access = ""
-    for _ in range(sessions):
-        tokens = httpx.post(
+    ).raise_for_status()
+
+
+def sign_in(url: str, email: str, sessions: int) -> list[dict[str, str]]:
+    """The token pairs of `sessions` new sessions of the user."""
+    return [
+        httpx.post(
             f"{url}/api/v1/auth/login", json={"email": email, "password": PASSWORD}, timeout=30
         ).json()
-        access = tokens["access_token"]
-        refresh_tokens.append(tokens["refresh_token"])
-    return access, email, refresh_tokens
+        for _ in range(sessions)
+    ]
 
 
 def main() -> None:
@@ -346,7 +345,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0, help="extra users and sessions to store")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="alternating rounds of the ceiling and /users/me"
+        "--rounds", type=int, default=3, help="rounds of the ceiling and each throughput row"
     )
     parser.add_argument(
         "--set",
@@ -375,78 +374,85 @@ def main() -> None:
 
     cores = os.cpu_count() or 1
     common = {"duration": args.duration, "threads": args.threads}
-    rows: list[tuple[str, WrkResult]] = []
 
     with (
         server("bench.bare_app:app", {}, workdir) as (bare_url, _),
         server("app.asgi:app", env, workdir) as (url, pid),
     ):
         rss = PeakRss(pid)
-        access, email, refresh_tokens = prepare_client_state(url, sessions=args.threads * 4)
-        token_file = workdir / "refresh_tokens.txt"
-        token_file.write_text("\n".join(refresh_tokens) + "\n")
+        chains = args.threads * 4
+        # The listed user has as many sessions as there are refresh chains; the chains belong
+        # to another user, so that the list stays the same size over the rounds.
+        email, refreshing_email = "bench@example.com", "refresh@example.com"
+        register(url, email)
+        register(url, refreshing_email)
+        access = sign_in(url, email, chains)[-1]["access_token"]
         auth = {"ACCESS_TOKEN": access}
-        # The ceiling and the authenticated read alternate, and each row is the median round:
-        # on a shared machine the throughput drifts by more than the differences measured.
+
+        def refresh_round() -> WrkResult:
+            # Fresh sessions each round: the last round's chains end in tokens already rotated.
+            pairs = sign_in(url, refreshing_email, chains)
+            token_file = workdir / "refresh_tokens.txt"
+            token_file.write_text("".join(pair["refresh_token"] + "\n" for pair in pairs))
+            return wrk(
+                url,
+                connections=chains,
+                threads=chains,
+                duration=args.duration,
+                script="refresh_chain.lua",
+                env={"REFRESH_TOKENS_FILE": str(token_file)},
+            )
+
+        measurements: dict[str, Callable[[], WrkResult]] = {
+            "GET /api/v1/users/me": lambda: wrk(
+                url + "/api/v1/users/me",
+                connections=args.connections,
+                script="bearer_get.lua",
+                env=auth,
+                **common,
+            ),
+            "GET /api/v1/sessions/": lambda: wrk(
+                url + "/api/v1/sessions/",
+                connections=args.connections,
+                script="bearer_get.lua",
+                env=auth,
+                **common,
+            ),
+            "POST /api/v1/auth/refresh": refresh_round,
+        }
+        # Each round measures the ceiling and then every row, and a row's share of the ceiling
+        # is the median of its rounds' shares: on a shared machine the throughput drifts over
+        # minutes by more than the differences measured.
         bare_rounds: list[WrkResult] = []
-        me_rounds: list[WrkResult] = []
+        rounds: dict[str, list[WrkResult]] = {name: [] for name in measurements}
+        shares: dict[str, list[float]] = {name: [] for name in measurements}
         for _ in range(args.rounds):
-            bare_rounds.append(
-                wrk(
-                    bare_url + "/bare",
-                    connections=args.connections,
-                    script="bearer_get.lua",
-                    env={"ACCESS_TOKEN": "none"},
-                    **common,
-                )
+            ceiling = wrk(
+                bare_url + "/bare",
+                connections=args.connections,
+                script="bearer_get.lua",
+                env={"ACCESS_TOKEN": "none"},
+                **common,
             )
-            me_rounds.append(
-                wrk(
-                    url + "/api/v1/users/me",
-                    connections=args.connections,
-                    script="bearer_get.lua",
-                    env=auth,
-                    **common,
-                )
-            )
+            bare_rounds.append(ceiling)
+            for name, measure in measurements.items():
+                result = measure()
+                rounds[name].append(result)
+                shares[name].append(result.requests_per_second / ceiling.requests_per_second)
         bare = median_round(bare_rounds)
-        rows.append(("GET /api/v1/users/me", median_round(me_rounds)))
-        rows.append(
-            (
-                "GET /api/v1/sessions/",
-                wrk(
-                    url + "/api/v1/sessions/",
-                    connections=args.connections,
-                    script="bearer_get.lua",
-                    env=auth,
-                    **common,
-                ),
-            )
-        )
-        rows.append(
-            (
-                "POST /api/v1/auth/refresh",
-                wrk(
-                    url,
-                    connections=len(refresh_tokens),
-                    threads=len(refresh_tokens),
-                    duration=args.duration,
-                    script="refresh_chain.lua",
-                    env={"REFRESH_TOKENS_FILE": str(token_file)},
-                ),
-            )
-        )
+        rows: list[tuple[str, WrkResult, float]] = [
+            (name, median_round(rounds[name]), statistics.median(shares[name]))
+            for name in measurements
+        ]
         login_env = {"LOGIN_EMAIL": email, "LOGIN_PASSWORD": PASSWORD}
+        login_result = wrk(
+            url + "/api/v1/auth/login", connections=8, script="login.lua", env=login_env, **common
+        )
         rows.append(
             (
                 "POST /api/v1/auth/login",
-                wrk(
-                    url + "/api/v1/auth/login",
-                    connections=8,
-                    script="login.lua",
-                    env=login_env,
-                    **common,
-                ),
+                login_result,
+                login_result.requests_per_second / bare.requests_per_second,
             )
         )
 
@@ -481,11 +487,11 @@ def main() -> None:
         f"\nbackend: {args.backend}   cores: {cores}   seeded: {args.seed}   "
         f"overrides: {' '.join(args.set) or 'none'}   "
         f"wrk: {args.threads} threads, {args.connections} connections, {args.duration} s, "
-        f"median of {args.rounds} alternating rounds for the first two rows"
+        f"{args.rounds} rounds of the ceiling and each row in turn: the median round, and the "
+        f"median of the rounds' shares of the ceiling"
     )
     print(f"{'endpoint':32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8} {'errors':>7}")
-    for name, result in [("GET /bare (FastAPI ceiling)", bare), *rows]:
-        ratio = result.requests_per_second / bare.requests_per_second
+    for name, result, ratio in [("GET /bare (FastAPI ceiling)", bare, 1.0), *rows]:
         print(
             f"{name:32} {result.requests_per_second:9.0f} {result.p50_ms:8.2f} "
             f"{result.p99_ms:8.2f} {ratio:8.1%} {result.errors:7d}"
