@@ -11,6 +11,7 @@ and a runner executes each one as a single transaction:
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeVar
@@ -62,7 +63,11 @@ class AsyncEngineRunner:
 class SqliteThreadRunner:
     """Two connections, each on a thread of its own: one for writes, which SQLite admits one at
     a time anyway, and one for reads, which WAL lets run beside a writer. Reads therefore never
-    queue behind a write that waits for another process to release the database."""
+    queue behind a write that waits for another process to release the database.
+
+    Each thread keeps its connection: checking it out of the pool and back in (with the pool's
+    rollback on return) cost a quarter of a session rotation's time on the thread.
+    """
 
     def __init__(self, url: URL) -> None:
         if sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
@@ -79,6 +84,7 @@ class SqliteThreadRunner:
         event.listen(self._engine, "connect", configure_sqlite_connection)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writes")
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reads")
+        self._held = threading.local()
 
     async def run(self, work: UnitOfWork[T]) -> T:
         return await self._on(self._writer, work)
@@ -90,10 +96,21 @@ class SqliteThreadRunner:
         return await asyncio.get_running_loop().run_in_executor(thread, self._in_transaction, work)
 
     def _in_transaction(self, work: UnitOfWork[T]) -> T:
-        with self._engine.begin() as connection:
+        connection: Connection | None = getattr(self._held, "connection", None)
+        if connection is None or connection.invalidated:
+            connection = self._held.connection = self._engine.connect()
+        with connection.begin():
             return work(connection)
 
+    def _release_held_connection(self) -> None:
+        connection: Connection | None = getattr(self._held, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._held.connection = None
+
     async def close(self) -> None:
+        loop = asyncio.get_running_loop()
         for thread in (self._writer, self._reader):
+            await loop.run_in_executor(thread, self._release_held_connection)
             thread.shutdown(wait=False)
-        await asyncio.get_running_loop().run_in_executor(None, self._engine.dispose)
+        await loop.run_in_executor(None, self._engine.dispose)
