@@ -8,6 +8,7 @@ the request and captured its status separately.
 """
 
 import re
+import secrets
 import time
 from collections.abc import Sequence
 from http import HTTPStatus
@@ -24,7 +25,6 @@ from app.core.client_ip import Network, resolve_client_ip
 from app.core.errors import RateLimited
 from app.core.events import SecurityEvent, SecurityEvents
 from app.core.logging import REQUEST_CONTEXT, get_logger
-from app.core.request_ids import new_request_id
 from app.services.rate_limit import API, LOGIN, REFRESH, REGISTER, RateLimiter
 from app.storage.errors import STORE_UNAVAILABLE_ERRORS
 
@@ -121,7 +121,9 @@ class EdgeMiddleware:
             return
         started = time.perf_counter()
         offered = _header(scope, b"x-request-id")
-        request_id = offered if offered and _REQUEST_ID.fullmatch(offered) else new_request_id()
+        request_id = (
+            offered if offered and _REQUEST_ID.fullmatch(offered) else secrets.token_hex(16)
+        )
         client_ip = resolve_client_ip(
             scope["client"][0] if scope.get("client") else None,
             forwarded_header=self.forwarded_header,
