@@ -85,6 +85,7 @@ class SqliteThreadRunner:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writes")
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reads")
         self._held = threading.local()
+        self._closed = False
 
     async def run(self, work: UnitOfWork[T]) -> T:
         return await self._on(self._writer, work)
@@ -109,6 +110,9 @@ class SqliteThreadRunner:
             self._held.connection = None
 
     async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         loop = asyncio.get_running_loop()
         for thread in (self._writer, self._reader):
             await loop.run_in_executor(thread, self._release_held_connection)
