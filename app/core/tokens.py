@@ -106,12 +106,8 @@ class HmacSigner:
         self._jws.register_algorithm(algorithm, _VettedKeyHmac(_HASHES[algorithm], self._key))
 
     def sign(self, payload: dict[str, object]) -> str:
-        return self._jws.encode(
-            orjson.dumps(payload),
-            self._key,
-            algorithm=self._algorithm,
-            headers={"typ": "JWT"},
-        )
+        # PyJWS writes the header {"alg": …, "typ": "JWT"} itself.
+        return self._jws.encode(orjson.dumps(payload), self._key, algorithm=self._algorithm)
 
     def verify(self, token: str, *, issuer: str, audience: str) -> dict[str, object]:
         """The claims of a token signed with our key and algorithm, naming us as issuer and

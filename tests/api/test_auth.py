@@ -142,7 +142,8 @@ async def test_tokens_carry_the_designed_claims(api: Api, settings: Settings) ->
         assert set(claims) == {"sub", "sid", "jti", "typ", "iat", "exp", "iss", "aud"}
         assert claims["typ"] == kind
         assert claims["sub"] == str(user.id)
-    assert jwt.get_unverified_header(user.tokens.access_token)["alg"] == "HS256"
+    for token in (user.tokens.access_token, user.tokens.refresh_token):
+        assert jwt.get_unverified_header(token) == {"alg": "HS256", "typ": "JWT"}
 
 
 async def test_access_token_lifetime_follows_settings(api: Api, settings: Settings) -> None:
