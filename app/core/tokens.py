@@ -155,9 +155,9 @@ def new_token_id() -> str:
 class TokenCodec:
     """Issues and checks tokens.
 
-    A token whose signature and claims were verified once is remembered (by its exact text) so
-    that a client reusing its access token costs a dictionary lookup instead of a signature
-    check; its type and lifetime are still checked on every use.
+    An access token whose signature and claims were verified once is remembered (by its exact
+    text) so that a client reusing it costs a dictionary lookup instead of a signature check;
+    its type and lifetime are still checked on every use.
     """
 
     def __init__(
@@ -206,9 +206,12 @@ class TokenCodec:
         claims = self._verified.get(token)
         if claims is None:
             claims = self._verify(token, now)
-            self._verified[token] = claims
-            if len(self._verified) > self._remembered_tokens:
-                self._verified.popitem(last=False)
+            # A refresh token is spent on its first use: remembered, it would only push out
+            # access tokens, which clients present again and again.
+            if claims.token_type == "access":
+                self._verified[token] = claims
+                if len(self._verified) > self._remembered_tokens:
+                    self._verified.popitem(last=False)
         if claims.token_type != expected_type:
             raise InvalidToken
         if claims.expires_at + self._leeway <= now or claims.issued_at - self._leeway > now:
