@@ -15,6 +15,7 @@ from app.api.middleware import EdgeMiddleware
 from app.api.v1.api import api_v1_routers
 from app.core.clock import Clock, SystemClock
 from app.core.config import Settings
+from app.core.devices import prepare_parser
 from app.core.events import AuditLog, EventFanout
 from app.core.logging import configure_logging
 from app.schemas.common import ERROR_RESPONSES
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             await prepare_database(
                 storage, settings=settings, hasher=services.hasher, clock=services.clock
             )
+            prepare_parser()
             # Everything still alive now (libraries, models, the app) lives as long as the
             # process. Frozen, the collector stops scanning it: a full collection of it took
             # about 100 ms, a pause that every request in flight would wait out.
