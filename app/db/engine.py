@@ -1,5 +1,6 @@
 """Engine and session factory for the configured database URL."""
 
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession as DbSession
 from sqlalchemy.pool import NullPool
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+WAL_SWITCH_ATTEMPTS = 100
+WAL_SWITCH_PAUSE_SECONDS = 0.01
 CONNECT_TIMEOUT_SECONDS = 5
 # A pooled connection idle this long is pinged before use: the server may have restarted or
 # dropped it meanwhile, and the pool then swaps it for a new one instead of failing a request.
@@ -40,11 +43,31 @@ def configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the single writer; the busy timeout makes concurrent
     # workers wait for the write lock instead of failing with "database is locked".
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    _use_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """Put the database file in WAL mode (a no-op once it is; in-memory databases stay so).
+
+    WAL is a property of the file, so only its first connections ever switch. Switching needs
+    the file to itself, and SQLite does not wait for that: while another connection has it
+    open, as when several workers open a new database together, the switch fails or leaves
+    the old mode in place. So it is tried again for a while.
+    """
+    for _ in range(WAL_SWITCH_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            if cursor.fetchone()[0] in ("wal", "memory"):
+                return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error):
+                raise
+        time.sleep(WAL_SWITCH_PAUSE_SECONDS)
+    raise sqlite3.OperationalError("the database could not be switched to WAL mode")
 
 
 def create_engine(
