@@ -27,16 +27,12 @@ class Account:
     updated_at: datetime
 
 
-def to_account(user: User) -> Account:
-    return Account(
-        id=user.id,
-        email=user.email,
-        username=user.username,
-        is_active=user.is_active,
-        is_admin=user.is_admin,
-        created_at=user.created_at,
-        updated_at=user.updated_at,
-    )
+_ACCOUNT_FIELDS = tuple(field.name for field in fields(Account))
+
+
+def to_account(user: User | Row[Any]) -> Account:
+    """The snapshot of a user, from its ORM object or a row of the users table."""
+    return Account(**{name: getattr(user, name) for name in _ACCOUNT_FIELDS})
 
 
 # No stored text can hold NUL (PostgreSQL refuses it; SQLite's LIKE stops at it), so a term
@@ -53,7 +49,6 @@ class Credentials:
 
 
 _USERS = cast(Table, User.__table__)
-_ACCOUNT_FIELDS = tuple(field.name for field in fields(Account))
 _BY_ID = select(_USERS).where(_USERS.c.id == bindparam("p_id"))
 _BY_EMAIL = select(_USERS).where(_USERS.c.email == bindparam("p_email"))
 # Conditional: a password change committed while the old hash was being checked wins.
@@ -62,11 +57,6 @@ _UPGRADE_HASH = (
     .where(_USERS.c.id == bindparam("p_id"), _USERS.c.hashed_password == bindparam("p_old"))
     .values(hashed_password=bindparam("p_new"))
 )
-
-
-def _account(row: Row[Any]) -> Account:
-    values = row._mapping
-    return Account(**{name: values[name] for name in _ACCOUNT_FIELDS})
 
 
 class AccountStore:
@@ -84,7 +74,7 @@ class AccountStore:
 
         def get(db: Connection) -> Account | None:
             row = db.execute(_BY_ID, {"p_id": user_id}).first()
-            return _account(row) if row is not None else None
+            return to_account(row) if row is not None else None
 
         return await self._runner.read(get)
 
@@ -97,7 +87,7 @@ class AccountStore:
             row = db.execute(_BY_EMAIL, {"p_email": email}).first()
             if row is None:
                 return None
-            return Credentials(account=_account(row), hashed_password=row.hashed_password)
+            return Credentials(account=to_account(row), hashed_password=row.hashed_password)
 
         return await self._runner.read(credentials)
 
