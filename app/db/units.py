@@ -6,15 +6,18 @@ and a runner executes each one as a single transaction:
 - on PostgreSQL, `AsyncConnection.run_sync` runs it on asyncpg, on the event loop;
 - on SQLite, it runs on a thread of the runner's own with the standard `sqlite3` module.
   aiosqlite crosses to its thread once per DBAPI call (6 to 9 times for one session
-  operation), and each crossing costs more than the query; here an operation crosses once.
+  operation), and each crossing costs more than the query; here an operation crosses once,
+  and under load many operations share one crossing and one commit (see `_SqliteThread`).
 """
 
 import asyncio
+import contextlib
+import queue
 import sqlite3
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL
@@ -25,12 +28,19 @@ from app.db.engine import SQLITE_BUSY_TIMEOUT_MS, configure_sqlite_connection
 T = TypeVar("T")
 # UPDATE … RETURNING arrived in SQLite 3.35 (2021).
 MIN_SQLITE_VERSION = (3, 35)
+# Units that queued up while a batch ran go into the next one, this many at most: a batch
+# holds SQLite's write lock, which other processes wait for, until it commits.
+MAX_BATCH = 64
 UnitOfWork = Callable[[Connection], T]
 
 
 class UnitOfWorkRunner(Protocol):
     async def run(self, work: UnitOfWork[T]) -> T:
-        """Run `work` in one transaction, committed when it returns."""
+        """Run `work` in one transaction, committed when it returns.
+
+        `work` may be run more than once (its transaction rolled back in between), so it must
+        have no effect outside the database.
+        """
         ...
 
     async def read(self, work: UnitOfWork[T]) -> T:
@@ -60,13 +70,124 @@ class AsyncEngineRunner:
         """The engine belongs to the user store, which disposes of it."""
 
 
+@dataclass(slots=True)
+class _Unit:
+    work: UnitOfWork[Any]
+    future: "asyncio.Future[Any]"
+    loop: asyncio.AbstractEventLoop
+
+
+class _SqliteThread:
+    """One thread with one SQLite connection, running queued units of work in batches.
+
+    Every unit that is waiting when the thread becomes free joins one transaction, and the
+    loop is woken once per batch to take all their results. Handing each unit to a thread
+    pool and back cost the event loop about 150 µs (two futures and a wake-up on each side),
+    and each unit paid a commit of its own; a batch pays them once. Results are handed out
+    only after the commit, so no caller sees a write that was not kept. If a unit fails, or
+    the commit does, the batch is rolled back and its units run again one by one, each in its
+    own transaction, so that only the failing unit's caller gets the error.
+    """
+
+    def __init__(self, engine: Engine, name: str) -> None:
+        self._engine = engine
+        self._inbox: queue.SimpleQueue[_Unit | None] = queue.SimpleQueue()
+        self._connection: Connection | None = None
+        self._stopped: asyncio.Future[None] | None = None
+        self._accepting = True
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, work: UnitOfWork[T]) -> "asyncio.Future[T]":
+        if not self._accepting:
+            raise RuntimeError("the SQLite runner is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._inbox.put(_Unit(work, future, loop))
+        return future
+
+    async def stop(self) -> None:
+        """Finish the queued units, close the connection and end the thread."""
+        self._accepting = False
+        self._stopped = asyncio.get_running_loop().create_future()
+        self._inbox.put(None)
+        await self._stopped
+
+    def _serve(self) -> None:
+        while True:
+            first = self._inbox.get()
+            batch = [] if first is None else [first]
+            stopping = first is None
+            while not stopping and len(batch) < MAX_BATCH:
+                try:
+                    unit = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                stopping = unit is None
+                if unit is not None:
+                    batch.append(unit)
+            if batch:
+                self._deliver(batch, self._outcomes(batch))
+            if stopping:
+                self._close_connection()
+                stopped = self._stopped
+                if stopped is not None:
+                    self._hand_over(stopped.get_loop(), _finish, [(stopped, None, None)])
+                return
+
+    def _outcomes(self, batch: list[_Unit]) -> list[tuple[Any, BaseException | None]]:
+        try:
+            with self._connected().begin() as transaction:
+                results = [unit.work(transaction.connection) for unit in batch]
+            return [(result, None) for result in results]
+        # Whatever a unit raises goes to its caller: a dead thread would leave every later
+        # caller waiting forever.
+        except BaseException as error:
+            if len(batch) == 1:
+                return [(None, error)]
+        return [self._outcomes([unit])[0] for unit in batch]
+
+    def _connected(self) -> Connection:
+        if self._connection is None or self._connection.invalidated:
+            self._close_connection()
+            self._connection = self._engine.connect()
+        return self._connection
+
+    def _close_connection(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _deliver(
+        self, batch: list[_Unit], outcomes: list[tuple[Any, BaseException | None]]
+    ) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+        for unit, (result, error) in zip(batch, outcomes, strict=True):
+            by_loop.setdefault(unit.loop, []).append((unit.future, result, error))
+        for loop, settled in by_loop.items():
+            self._hand_over(loop, _finish, settled)
+
+    @staticmethod
+    def _hand_over(loop: asyncio.AbstractEventLoop, *call: Any) -> None:
+        # A loop that has closed has no one left waiting for these results.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(*call)
+
+
+def _finish(settled: list[tuple["asyncio.Future[Any]", Any, BaseException | None]]) -> None:
+    for future, result, error in settled:
+        if future.cancelled():
+            continue
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
+
 class SqliteThreadRunner:
     """Two connections, each on a thread of its own: one for writes, which SQLite admits one at
     a time anyway, and one for reads, which WAL lets run beside a writer. Reads therefore never
     queue behind a write that waits for another process to release the database.
-
-    Each thread keeps its connection: checking it out of the pool and back in (with the pool's
-    rollback on return) cost a quarter of a session rotation's time on the thread.
     """
 
     def __init__(self, url: URL) -> None:
@@ -82,39 +203,20 @@ class SqliteThreadRunner:
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
         )
         event.listen(self._engine, "connect", configure_sqlite_connection)
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writes")
-        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reads")
-        self._held = threading.local()
+        self._writer = _SqliteThread(self._engine, "sqlite-writes")
+        self._reader = _SqliteThread(self._engine, "sqlite-reads")
         self._closed = False
 
     async def run(self, work: UnitOfWork[T]) -> T:
-        return await self._on(self._writer, work)
+        return await self._writer.submit(work)
 
     async def read(self, work: UnitOfWork[T]) -> T:
-        return await self._on(self._reader, work)
-
-    async def _on(self, thread: ThreadPoolExecutor, work: UnitOfWork[T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(thread, self._in_transaction, work)
-
-    def _in_transaction(self, work: UnitOfWork[T]) -> T:
-        connection: Connection | None = getattr(self._held, "connection", None)
-        if connection is None or connection.invalidated:
-            connection = self._held.connection = self._engine.connect()
-        with connection.begin():
-            return work(connection)
-
-    def _release_held_connection(self) -> None:
-        connection: Connection | None = getattr(self._held, "connection", None)
-        if connection is not None:
-            connection.close()
-            self._held.connection = None
+        return await self._reader.submit(work)
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        loop = asyncio.get_running_loop()
         for thread in (self._writer, self._reader):
-            await loop.run_in_executor(thread, self._release_held_connection)
-            thread.shutdown(wait=False)
-        await loop.run_in_executor(None, self._engine.dispose)
+            await thread.stop()
+        await asyncio.get_running_loop().run_in_executor(None, self._engine.dispose)

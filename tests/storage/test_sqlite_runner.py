@@ -1,0 +1,156 @@
+"""The SQLite runner's threads: units queued together share one transaction, and a failing
+unit fails alone."""
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, RootTransaction, text
+from sqlalchemy.engine import make_url
+
+from app.db.units import SqliteThreadRunner
+
+WAIT_SECONDS = 10
+
+
+@pytest.fixture
+async def runner(tmp_path: Path) -> AsyncIterator[SqliteThreadRunner]:
+    runner = SqliteThreadRunner(make_url(f"sqlite:///{tmp_path}/units.db"))
+
+    def create_table(db: Connection) -> None:
+        db.execute(text("CREATE TABLE names (name TEXT PRIMARY KEY)"))
+
+    await runner.run(create_table)
+    yield runner
+    await runner.close()
+
+
+def insert(name: str, seen: list[RootTransaction] | None = None) -> Callable[[Connection], str]:
+    def unit(db: Connection) -> str:
+        db.execute(text("INSERT INTO names VALUES (:name)"), {"name": name})
+        if seen is not None:
+            transaction = db.get_transaction()
+            assert transaction is not None
+            seen.append(transaction)
+        return name
+
+    return unit
+
+
+def stored_names(db: Connection) -> set[str]:
+    return {str(name) for name in db.execute(text("SELECT name FROM names")).scalars()}
+
+
+class Gate:
+    """A unit that holds the writer thread until opened, so that the next units queue up."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.opened = threading.Event()
+
+    def __call__(self, _: Connection) -> None:
+        self.entered.set()
+        assert self.opened.wait(WAIT_SECONDS)
+
+    async def wait_until_entered(self) -> None:
+        entered = await asyncio.to_thread(self.entered.wait, WAIT_SECONDS)
+        assert entered
+
+
+async def queued_behind_gate(
+    runner: SqliteThreadRunner, units: list[Callable[[Connection], str]]
+) -> list[str | BaseException]:
+    gate = Gate()
+    held = asyncio.create_task(runner.run(gate))
+    await gate.wait_until_entered()
+    calls = [asyncio.create_task(runner.run(unit)) for unit in units]
+    await asyncio.sleep(0)
+    gate.opened.set()
+    await held
+    return await asyncio.gather(*calls, return_exceptions=True)
+
+
+async def test_units_queued_together_commit_in_one_transaction(
+    runner: SqliteThreadRunner,
+) -> None:
+    seen: list[RootTransaction] = []
+    names = [f"user{index}" for index in range(5)]
+
+    results = await queued_behind_gate(runner, [insert(name, seen) for name in names])
+
+    assert results == names
+    assert len(seen) == len(names)
+    assert all(transaction is seen[0] for transaction in seen)
+    assert await runner.read(stored_names) == set(names)
+
+
+async def test_a_failing_unit_in_a_batch_fails_alone_and_leaves_no_trace(
+    runner: SqliteThreadRunner,
+) -> None:
+    def fails(db: Connection) -> str:
+        insert("doomed")(db)
+        raise RuntimeError("a unit of work that fails")
+
+    results = await queued_behind_gate(runner, [insert("first"), fails, insert("last")])
+
+    assert results[0] == "first"
+    assert isinstance(results[1], RuntimeError)
+    assert results[2] == "last"
+    assert await runner.read(stored_names) == {"first", "last"}
+
+
+async def test_a_unit_that_breaks_a_constraint_does_not_undo_its_batch(
+    runner: SqliteThreadRunner,
+) -> None:
+    await runner.run(insert("taken"))
+
+    results = await queued_behind_gate(runner, [insert("a"), insert("taken"), insert("b")])
+
+    assert results[0] == "a"
+    assert results[2] == "b"
+    assert "UNIQUE" in str(results[1])
+    assert await runner.read(stored_names) == {"taken", "a", "b"}
+
+
+async def test_a_caller_that_gives_up_does_not_disturb_the_others(
+    runner: SqliteThreadRunner,
+) -> None:
+    failures: list[dict[str, object]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _, context: failures.append(context))
+    gate = Gate()
+    held = asyncio.create_task(runner.run(gate))
+    await gate.wait_until_entered()
+    abandoned = asyncio.create_task(runner.run(insert("abandoned")))
+    kept = asyncio.create_task(runner.run(insert("kept")))
+    await asyncio.sleep(0)
+    abandoned.cancel()
+    gate.opened.set()
+    await held
+
+    assert await kept == "kept"
+    assert abandoned.cancelled()
+    # The unit had been handed over before its caller left: it ran, like any sent request.
+    assert await runner.read(stored_names) == {"abandoned", "kept"}
+    assert failures == []
+
+
+async def test_close_finishes_the_queued_units_then_refuses_new_ones(
+    runner: SqliteThreadRunner,
+) -> None:
+    gate = Gate()
+    held = asyncio.create_task(runner.run(gate))
+    await gate.wait_until_entered()
+    queued = asyncio.create_task(runner.run(insert("queued")))
+    await asyncio.sleep(0)
+    closing = asyncio.create_task(runner.close())
+    await asyncio.sleep(0.05)
+    assert not closing.done()
+    gate.opened.set()
+    await asyncio.wait_for(closing, WAIT_SECONDS)
+
+    assert held.done()
+    assert await queued == "queued"
+    with pytest.raises(RuntimeError, match="closed"):
+        await runner.run(insert("late"))
