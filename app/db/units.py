@@ -95,12 +95,16 @@ class _SqliteThread:
         self._connection: Connection | None = None
         self._stopped: asyncio.Future[None] | None = None
         self._accepting = True
-        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
-        self._thread.start()
+        self._name = name
+        self._thread: threading.Thread | None = None
 
     def submit(self, work: UnitOfWork[T]) -> "asyncio.Future[T]":
         if not self._accepting:
             raise RuntimeError("the SQLite runner is closed")
+        if self._thread is None:
+            # Started on first use: an app that is built but never served needs no threads.
+            self._thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
+            self._thread.start()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._inbox.put(_Unit(work, future, loop))
@@ -109,6 +113,8 @@ class _SqliteThread:
     async def stop(self) -> None:
         """Finish the queued units, close the connection and end the thread."""
         self._accepting = False
+        if self._thread is None:
+            return
         self._stopped = asyncio.get_running_loop().create_future()
         self._inbox.put(None)
         await self._stopped

@@ -154,3 +154,25 @@ async def test_close_finishes_the_queued_units_then_refuses_new_ones(
     assert await queued == "queued"
     with pytest.raises(RuntimeError, match="closed"):
         await runner.run(insert("late"))
+
+
+async def test_threads_start_on_first_use_and_end_on_close(tmp_path: Path) -> None:
+    def count(name: str) -> int:
+        return sum(thread.name == name for thread in threading.enumerate())
+
+    # Other tests' runners may still be alive: count this one's threads as a difference.
+    writers, readers = count("sqlite-writes"), count("sqlite-reads")
+    runner = SqliteThreadRunner(make_url(f"sqlite:///{tmp_path}/units.db"))
+    assert (count("sqlite-writes"), count("sqlite-reads")) == (writers, readers)
+    await runner.read(schema_size)
+    assert (count("sqlite-writes"), count("sqlite-reads")) == (writers, readers + 1)
+    await runner.close()
+    for _ in range(100):
+        if count("sqlite-reads") == readers:
+            break
+        await asyncio.sleep(0.01)
+    assert (count("sqlite-writes"), count("sqlite-reads")) == (writers, readers)
+
+
+def schema_size(db: Connection) -> int:
+    return int(db.execute(text("SELECT count(*) FROM sqlite_master")).scalar_one())
