@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             gc.freeze()
             yield
         finally:
+            services.hasher.close()
             await storage.close()
 
     app = FastAPI(

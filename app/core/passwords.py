@@ -132,6 +132,10 @@ class PasswordHasher:
             concurrency=settings.PASSWORD_HASH_CONCURRENCY,
         )
 
+    def close(self) -> None:
+        """Let the hashing threads end once the hashes in progress are done."""
+        self._threads.shutdown(wait=False)
+
     async def _off_loop(self, work: Callable[..., T], *args: str) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._threads, work, *args)
 

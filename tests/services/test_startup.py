@@ -1,6 +1,7 @@
 """Start-up: migrations and the default admin, including several workers starting at once."""
 
 import gc
+import threading
 from pathlib import Path
 
 import anyio
@@ -152,3 +153,23 @@ async def test_start_up_freezes_what_it_built_out_of_the_collectors_reach(
     async with serve(make_settings(f"sqlite:///{tmp_path}/auth.db")):
         assert gc.get_freeze_count() > 10_000
     gc.unfreeze()
+
+
+async def test_shutdown_ends_the_apps_hashing_and_store_threads(tmp_path: Path) -> None:
+    def service_threads() -> int:
+        names = ("password-hash", "sqlite-writes", "sqlite-reads")
+        return sum(thread.name.startswith(names) for thread in threading.enumerate())
+
+    # Other tests' apps may still hold threads: this app's are counted as a difference.
+    before = service_threads()
+    async with serve(make_settings(f"sqlite:///{tmp_path}/auth.db")) as (_, api):
+        response = await api.client.post(
+            "/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+        )
+        assert response.status_code == 200
+        assert service_threads() > before
+    for _ in range(200):
+        if service_threads() == before:
+            break
+        await anyio.sleep(0.01)
+    assert service_threads() == before
