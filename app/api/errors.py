@@ -109,9 +109,13 @@ async def _store_unavailable(_: Request, exc: Exception) -> JSONResponse:
     return store_unavailable_response()
 
 
+def unexpected_error_response() -> JSONResponse:
+    return error_response(500, "internal_error", "An unexpected error occurred.")
+
+
 async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error", exc_info=exc)
-    return error_response(500, "internal_error", "An unexpected error occurred.")
+    return unexpected_error_response()
 
 
 def install_error_handlers(app: FastAPI) -> None:

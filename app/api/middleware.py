@@ -18,7 +18,12 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.errors import domain_error_response, error_response, store_unavailable_response
+from app.api.errors import (
+    domain_error_response,
+    error_response,
+    store_unavailable_response,
+    unexpected_error_response,
+)
 from app.api.metrics import Metrics, route_template
 from app.api.v1.prefix import API_V1
 from app.core.client_ip import Network, resolve_client_ip
@@ -136,11 +141,12 @@ class EdgeMiddleware:
         security_headers = self.docs_headers if scope["path"] in _DOCS_PATHS else self.api_headers
         response_headers = (*security_headers, (b"x-request-id", request_id.encode()))
         status = 500
+        response_started = False
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, response_started = message["status"], True
                 headers = message.setdefault("headers", [])
                 if not any(key.lower() == b"cache-control" for key, _ in headers):
                     headers.append((b"cache-control", b"no-store"))
@@ -165,6 +171,13 @@ class EdgeMiddleware:
                 await refusal(scope, receive, send_with_headers)
             else:
                 await self.app(scope, receive_within_limit, send_with_headers)
+        except Exception:
+            # Starlette answers an unhandled error from the outermost layer, past this one: the
+            # answer is sent from here, so that it carries the security headers too. The error
+            # goes on up to be logged.
+            if not response_started:
+                await unexpected_error_response()(scope, receive, send_with_headers)
+            raise
         finally:
             try:
                 duration = time.perf_counter() - started

@@ -3,6 +3,7 @@
 import json
 import statistics
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -183,3 +184,25 @@ async def test_unknown_email_and_wrong_password_take_the_same_time(database_url:
             unknown.append(await timed(f"ghost{index}@example.com"))
         ratio = statistics.median(known) / statistics.median(unknown)
         assert 0.8 < ratio < 1.25, (statistics.median(known), statistics.median(unknown))
+
+
+async def test_an_unexpected_error_is_a_plain_500_with_the_security_headers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with serve(make_settings(f"sqlite:///{tmp_path}/auth.db")) as (app, _):
+
+        async def broken() -> None:
+            raise RuntimeError("a bug, with internals that must not reach the client")
+
+        app.add_api_route("/api/v1/broken", broken)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+            response = await client.get("/api/v1/broken")
+    assert response.status_code == 500
+    assert response.json() == {"code": "internal_error", "detail": "An unexpected error occurred."}
+    assert "internals" not in response.text
+    _assert_hardened(response)
+    # The operator still gets the error, with its traceback.
+    [logged] = [record for record in caplog.records if record.message == "unhandled error"]
+    assert logged.exc_info is not None
+    assert "internals" in str(logged.exc_info[1])
