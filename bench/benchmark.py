@@ -9,6 +9,7 @@ It prints figures and asserts nothing. wrk comes from the OS packages (`apt-get 
 
 import argparse
 import asyncio
+import contextlib
 import http.client
 import os
 import re
@@ -56,6 +57,7 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int
 
 
 def _milliseconds(text: str) -> float:
@@ -85,6 +87,7 @@ def wrk(
     if os.environ.get("BENCH_VERBOSE"):
         print(output)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     p50 = _milliseconds(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
     p99 = _milliseconds(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
@@ -94,7 +97,7 @@ def wrk(
     failed = int(errors.group(1)) if errors else 0
     if socket_errors:
         failed += sum(int(count) for count in socket_errors.groups())
-    return WrkResult(rps, p50, p99, failed)
+    return WrkResult(rps, p50, p99, failed, requests)
 
 
 def median_round(rounds: list[WrkResult]) -> WrkResult:
@@ -143,6 +146,7 @@ def paced_probe(url: str, *, access_token: str, per_second: int, duration: float
         p50_ms=statistics.median(latencies),
         p99_ms=quantiles[98],
         errors=errors,
+        requests=len(latencies),
     )
 
 
@@ -152,6 +156,47 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@dataclass
+class CpuSeconds:
+    hashing: float
+    server: float
+    machine: float
+
+    def __sub__(self, earlier: "CpuSeconds") -> "CpuSeconds":
+        return CpuSeconds(
+            self.hashing - earlier.hashing,
+            self.server - earlier.server,
+            self.machine - earlier.machine,
+        )
+
+
+def cpu_seconds(pid: int) -> CpuSeconds:
+    """CPU time so far of the server's hashing threads, of the whole server, and of the machine.
+
+    The hashing threads are the server's threads that run at a lower priority (a higher nice
+    value) than its main thread; Linux's per-thread counters tell them apart.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def thread_stat(path: Path) -> tuple[float, int]:
+        fields = path.read_text().rpartition(")")[2].split()
+        # After the command name: utime and stime are fields 11 and 12, nice is 16.
+        return (int(fields[11]) + int(fields[12])) / ticks, int(fields[16])
+
+    threads = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            threads[task.name] = thread_stat(task / "stat")
+    main_nice = threads[str(pid)][1]
+    cpu = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    idle = int(cpu[3]) + int(cpu[4])
+    return CpuSeconds(
+        hashing=sum(seconds for seconds, nice in threads.values() if nice > main_nice),
+        server=sum(seconds for seconds, _ in threads.values()),
+        machine=(sum(int(value) for value in cpu[:8]) - idle) / ticks,
+    )
 
 
 class PeakRss:
@@ -488,6 +533,7 @@ def main() -> None:
             )
 
         storm_thread = threading.Thread(target=storm)
+        cpu_before_storm = cpu_seconds(pid)
         storm_thread.start()
         time.sleep(0.5)
         during_storm = paced_probe(
@@ -497,6 +543,7 @@ def main() -> None:
             duration=args.duration - 1,
         )
         storm_thread.join()
+        storm_cpu = cpu_seconds(pid) - cpu_before_storm
         peak_rss_mb = rss.stop()
 
     print(
@@ -525,6 +572,14 @@ def main() -> None:
         f"{login.requests_per_second / capacity:.0%} of hashing capacity "
         f"({login.requests_per_second / capacity_alone:.0%} of cores / hash alone), "
         f"errors {login.errors}"
+    )
+    per_login = 1000 / max(login.requests, 1)
+    print(
+        f"CPU per login in the storm: hashing threads {storm_cpu.hashing * per_login:.1f} ms, "
+        f"rest of the server {(storm_cpu.server - storm_cpu.hashing) * per_login:.1f} ms, "
+        f"rest of the machine {(storm_cpu.machine - storm_cpu.server) * per_login:.1f} ms "
+        f"(wrk, the probe, the kernel): hashing had {storm_cpu.hashing / storm_cpu.machine:.0%} "
+        f"of the busy CPU"
     )
     print(
         f"GET /api/v1/users/me during the storm ({PROBE_RATE}/s, paced): "
