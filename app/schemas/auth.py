@@ -2,14 +2,15 @@
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.tokens import MAX_TOKEN_LENGTH
-from app.schemas.user import Password, normalize_email
+from app.schemas.user import Password
 
 TokenString = Annotated[str, Field(min_length=1, max_length=MAX_TOKEN_LENGTH)]
-# Any text is accepted (a malformed email is just wrong credentials), normalised like at sign-up.
-SignInEmail = Annotated[str, Field(min_length=1, max_length=254), AfterValidator(normalize_email)]
+# Any text is accepted (a malformed email is just wrong credentials); the sign-in service
+# normalises it as sign-up does.
+SignInEmail = Annotated[str, Field(min_length=1, max_length=254)]
 
 
 class LoginRequest(BaseModel):
