@@ -112,6 +112,11 @@ async def admin_update_user(
         # Before the flush, for the same single-writer reason as in update_profile.
         await ctx.sessions.revoke_all(user.id, now=ctx.clock.now())
     await users.save()
+    # The check above refuses the plain case before anything changes; this one catches two
+    # admins removing each other at once. Raising rolls the change back; sessions that a
+    # refused deactivation revoked stay revoked, which only asks the admin to sign in again.
+    if loses_admin and await users.count_active_admins_after_change() == 0:
+        raise LastAdmin
     ctx.forget_user(user.id)
     ctx.events.emit(
         SecurityEvent.ADMIN_CHANGED_USER,

@@ -38,6 +38,8 @@ def to_account(user: User | Row[Any]) -> Account:
 # No stored text can hold NUL (PostgreSQL refuses it; SQLite's LIKE stops at it), so a term
 # containing one matches nothing and is never sent to the database.
 _UNSTORABLE = "\x00"
+# PostgreSQL advisory lock taken by changes that may remove an admin ("adm" in ASCII).
+_ADMIN_CHANGE_LOCK_ID = 0x61646D
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,12 +155,25 @@ class UserRepository:
             raise _duplicate_error(exc) from exc
 
     async def count_active_admins(self, *, except_id: int | None = None) -> int:
-        """Active admins, their rows locked until commit (PostgreSQL), so that two admins
-        demoting each other at once cannot both see the other as the remaining one."""
-        statement = select(User.id).where(User.is_admin, User.is_active).with_for_update()
+        """Active admins (other than `except_id`) as this transaction sees them."""
+        statement = select(func.count()).select_from(User).where(User.is_admin, User.is_active)
         if except_id is not None:
             statement = statement.where(User.id != except_id)
-        return len((await self._db.scalars(statement)).all())
+        return int((await self._db.execute(statement)).scalar_one())
+
+    async def count_active_admins_after_change(self) -> int:
+        """Active admins once this transaction's flushed change is counted, after every other
+        transaction that could remove an admin has committed or rolled back.
+
+        Two admins demoting each other at once would otherwise both see the other as the one
+        who remains. On SQLite the flushed change holds the database's only write lock, so
+        the count runs after the other writers and sees their commits. On PostgreSQL, whose
+        writers run side by side, such transactions take turns on an advisory lock held to
+        commit, and the count (a new statement) sees what the one before committed.
+        """
+        if self._db.get_bind().dialect.name == "postgresql":
+            await self._db.execute(select(func.pg_advisory_xact_lock(_ADMIN_CHANGE_LOCK_ID)))
+        return await self.count_active_admins()
 
     async def page(self, where: UserFilter, *, limit: int, offset: int) -> tuple[list[User], int]:
         """One page of users matching the filter, and how many match in all."""

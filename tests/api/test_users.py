@@ -1,5 +1,7 @@
 """The caller's profile and the admin's user management."""
 
+import asyncio
+
 from app.core.clock import OffsetClock
 from app.core.config import Settings
 from tests.factories import ADMIN_EMAIL, DEFAULT_PASSWORD, Api, UserHandle
@@ -230,3 +232,37 @@ async def test_admin_update_rejects_a_taken_email(api: Api) -> None:
         f"/api/v1/users/{user.id}", json={"email": ADMIN_EMAIL}, headers=admin.headers
     )
     assert response.status_code == 409
+
+
+async def test_two_admins_demoting_each_other_at_once_leave_one_admin(api: Api) -> None:
+    admin = await api.admin()
+    deputy = await api.new_user()
+    promoted = await api.client.put(
+        f"/api/v1/users/{deputy.id}", json={"is_admin": True}, headers=admin.headers
+    )
+    assert promoted.status_code == 200
+    for _ in range(5):
+        responses = await asyncio.gather(
+            api.client.put(
+                f"/api/v1/users/{deputy.id}", json={"is_admin": False}, headers=admin.headers
+            ),
+            api.client.put(
+                f"/api/v1/users/{admin.id}", json={"is_admin": False}, headers=deputy.headers
+            ),
+        )
+        statuses = sorted(response.status_code for response in responses)
+        # The later request is refused: as the last admin's, or as a caller no longer admin.
+        assert statuses in ([200, 403], [200, 409]), [response.text for response in responses]
+        still_admin = [
+            user
+            for user in (admin, deputy)
+            if (await api.me(user.tokens)).json()["is_admin"] is True
+        ]
+        assert len(still_admin) == 1
+        # Whoever remains promotes the other again for the next attempt.
+        [remaining] = still_admin
+        [other] = [user for user in (admin, deputy) if user is not remaining]
+        restored = await api.client.put(
+            f"/api/v1/users/{other.id}", json={"is_admin": True}, headers=remaining.headers
+        )
+        assert restored.status_code == 200
