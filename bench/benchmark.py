@@ -276,7 +276,6 @@ def service_settings(backend: str, workdir: Path) -> dict[str, str]:
         "RATE_LIMIT_REGISTER": UNLIMITED,
         "RATE_LIMIT_REFRESH": UNLIMITED,
         "RATE_LIMIT_API": UNLIMITED,
-        "LOGIN_LOCKOUT_THRESHOLD": "0",
         "DATABASE_URL": f"sqlite:///{workdir}/auth.db",
     }
     if backend == "production":
