@@ -2,6 +2,8 @@
 
 import asyncio
 
+import httpx
+
 from app.core.clock import OffsetClock
 from app.core.config import Settings
 from tests.factories import ADMIN_EMAIL, DEFAULT_PASSWORD, Api, UserHandle
@@ -234,21 +236,22 @@ async def test_admin_update_rejects_a_taken_email(api: Api) -> None:
     assert response.status_code == 409
 
 
+async def _set_admin(
+    api: Api, actor: UserHandle, target: UserHandle, *, is_admin: bool
+) -> httpx.Response:
+    return await api.client.put(
+        f"/api/v1/users/{target.id}", json={"is_admin": is_admin}, headers=actor.headers
+    )
+
+
 async def test_two_admins_demoting_each_other_at_once_leave_one_admin(api: Api) -> None:
     admin = await api.admin()
     deputy = await api.new_user()
-    promoted = await api.client.put(
-        f"/api/v1/users/{deputy.id}", json={"is_admin": True}, headers=admin.headers
-    )
-    assert promoted.status_code == 200
+    assert (await _set_admin(api, admin, deputy, is_admin=True)).status_code == 200
     for _ in range(5):
         responses = await asyncio.gather(
-            api.client.put(
-                f"/api/v1/users/{deputy.id}", json={"is_admin": False}, headers=admin.headers
-            ),
-            api.client.put(
-                f"/api/v1/users/{admin.id}", json={"is_admin": False}, headers=deputy.headers
-            ),
+            _set_admin(api, admin, deputy, is_admin=False),
+            _set_admin(api, deputy, admin, is_admin=False),
         )
         statuses = sorted(response.status_code for response in responses)
         # The later request is refused: as the last admin's, or as a caller no longer admin.
@@ -262,7 +265,4 @@ async def test_two_admins_demoting_each_other_at_once_leave_one_admin(api: Api) 
         # Whoever remains promotes the other again for the next attempt.
         [remaining] = still_admin
         [other] = [user for user in (admin, deputy) if user is not remaining]
-        restored = await api.client.put(
-            f"/api/v1/users/{other.id}", json={"is_admin": True}, headers=remaining.headers
-        )
-        assert restored.status_code == 200
+        assert (await _set_admin(api, remaining, other, is_admin=True)).status_code == 200
