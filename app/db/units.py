@@ -86,7 +86,9 @@ class _SqliteThread:
     and each unit paid a commit of its own; a batch pays them once. Results are handed out
     only after the commit, so no caller sees a write that was not kept. If a unit fails, or
     the commit does, the batch is rolled back and its units run again one by one, each in its
-    own transaction, so that only the failing unit's caller gets the error.
+    own transaction, so that only the failing unit's caller gets the error. The transaction
+    is the sqlite3 module's: it begins at the batch's first write, so reads before it see
+    what is committed, as a read outside a transaction would.
     """
 
     def __init__(self, engine: Engine, name: str) -> None:
@@ -97,18 +99,26 @@ class _SqliteThread:
         self._accepting = True
         self._name = name
         self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()
 
     def submit(self, work: UnitOfWork[T]) -> "asyncio.Future[T]":
         if not self._accepting:
             raise RuntimeError("the SQLite runner is closed")
         if self._thread is None:
-            # Started on first use: an app that is built but never served needs no threads.
-            self._thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
-            self._thread.start()
+            self._start()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._inbox.put(_Unit(work, future, loop))
         return future
+
+    def _start(self) -> None:
+        # Started on first use: an app that is built but never served needs no threads. Kept
+        # only once running, so that a start that failed is tried again by the next caller.
+        with self._starting:
+            if self._thread is None:
+                thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
+                thread.start()
+                self._thread = thread
 
     async def stop(self) -> None:
         """Finish the queued units, close the connection and end the thread."""
@@ -187,7 +197,18 @@ def _finish(settled: list[tuple["asyncio.Future[Any]", Any, BaseException | None
         if error is None:
             future.set_result(result)
         else:
-            future.set_exception(error)
+            future.set_exception(_deliverable(error))
+
+
+def _deliverable(error: BaseException) -> BaseException:
+    """The error to hand to a waiting caller. asyncio refuses StopIteration in a future, and a
+    KeyboardInterrupt or SystemExit re-raised by an await would stop the event loop itself:
+    those arrive wrapped, as the cause of a RuntimeError."""
+    if isinstance(error, Exception) and not isinstance(error, StopIteration):
+        return error
+    wrapped = RuntimeError(f"a unit of work raised {type(error).__name__}")
+    wrapped.__cause__ = error
+    return wrapped
 
 
 class SqliteThreadRunner:
@@ -211,7 +232,7 @@ class SqliteThreadRunner:
         event.listen(self._engine, "connect", configure_sqlite_connection)
         self._writer = _SqliteThread(self._engine, "sqlite-writes")
         self._reader = _SqliteThread(self._engine, "sqlite-reads")
-        self._closed = False
+        self._closing: asyncio.Future[None] | None = None
 
     async def run(self, work: UnitOfWork[T]) -> T:
         return await self._writer.submit(work)
@@ -220,9 +241,13 @@ class SqliteThreadRunner:
         return await self._reader.submit(work)
 
     async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+        # Shielded: a caller cancelled while waiting must not leave a thread running or the
+        # engine undisposed; a second call waits for the same closing.
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
         for thread in (self._writer, self._reader):
             await thread.stop()
         await asyncio.get_running_loop().run_in_executor(None, self._engine.dispose)

@@ -69,7 +69,8 @@ async def queued_behind_gate(
     await asyncio.sleep(0)
     gate.opened.set()
     await held
-    return await asyncio.gather(*calls, return_exceptions=True)
+    # Bounded: a runner that lost a caller's answer fails the test instead of hanging it.
+    return await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), WAIT_SECONDS)
 
 
 async def test_units_queued_together_commit_in_one_transaction(
@@ -176,3 +177,65 @@ async def test_threads_start_on_first_use_and_end_on_close(tmp_path: Path) -> No
 
 def schema_size(db: Connection) -> int:
     return int(db.execute(text("SELECT count(*) FROM sqlite_master")).scalar_one())
+
+
+@pytest.mark.parametrize("escape", [StopIteration, KeyboardInterrupt])
+async def test_a_unit_raising_what_asyncio_cannot_carry_still_answers_every_caller(
+    runner: SqliteThreadRunner, escape: type[BaseException]
+) -> None:
+    def escapes(_: Connection) -> str:
+        raise escape
+
+    results = await queued_behind_gate(runner, [insert("before"), escapes, insert("after")])
+
+    assert results[0] == "before"
+    assert isinstance(results[1], RuntimeError)
+    assert isinstance(results[1].__cause__, escape)
+    assert results[2] == "after"
+
+
+async def test_a_thread_that_failed_to_start_is_started_by_the_next_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = SqliteThreadRunner(make_url(f"sqlite:///{tmp_path}/units.db"))
+    real_start = threading.Thread.start
+
+    def fails_once(thread: threading.Thread) -> None:
+        monkeypatch.setattr(threading.Thread, "start", real_start)
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", fails_once)
+    with pytest.raises(RuntimeError, match="can't start"):
+        await runner.read(schema_size)
+    assert await asyncio.wait_for(runner.read(schema_size), WAIT_SECONDS) == 0
+    await asyncio.wait_for(runner.close(), WAIT_SECONDS)
+
+
+async def test_a_cancelled_close_still_ends_both_threads(runner: SqliteThreadRunner) -> None:
+    gate = Gate()
+    held = asyncio.create_task(runner.run(gate))
+    await gate.wait_until_entered()
+    await runner.read(stored_names)
+    running = runner_threads()
+    closing = asyncio.create_task(runner.close())
+    await asyncio.sleep(0.05)
+    closing.cancel()
+    gate.opened.set()
+    await held
+    # A later close waits for the same closing, which went on despite the cancelled caller.
+    await asyncio.wait_for(runner.close(), WAIT_SECONDS)
+    assert await threads_drop_to(running - 2)
+    with pytest.raises(RuntimeError, match="closed"):
+        await runner.read(stored_names)
+
+
+def runner_threads() -> int:
+    return sum(thread.name in ("sqlite-writes", "sqlite-reads") for thread in threading.enumerate())
+
+
+async def threads_drop_to(count: int) -> bool:
+    for _ in range(100):
+        if runner_threads() == count:
+            return True
+        await asyncio.sleep(0.01)
+    return runner_threads() == count
