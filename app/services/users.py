@@ -92,11 +92,8 @@ async def admin_update_user(
     user = await users.get(user_id)
     if user is None:
         raise UserNotFound
-    loses_admin = (
-        user.is_admin
-        and user.is_active
-        and (changes.is_admin is False or changes.is_active is False)
-    )
+    removes_rights = changes.is_admin is False or changes.is_active is False
+    loses_admin = user.is_admin and user.is_active and removes_rights
     if loses_admin and await users.count_active_admins(except_id=user.id) == 0:
         raise LastAdmin
     password_changed = await _apply_identity_and_password(
@@ -113,9 +110,11 @@ async def admin_update_user(
         await ctx.sessions.revoke_all(user.id, now=ctx.clock.now())
     await users.save()
     # The check above refuses the plain case before anything changes; this one catches two
-    # admins removing each other at once. Raising rolls the change back; sessions that a
+    # admins removing each other at once. It runs for any removal of rights, whatever the
+    # read above saw: that read may be stale (an admin reactivated meanwhile), and the flush
+    # writes only the changed columns. Raising rolls the change back; sessions that a
     # refused deactivation revoked stay revoked, which only asks the admin to sign in again.
-    if loses_admin and await users.count_active_admins_after_change() == 0:
+    if removes_rights and await users.count_active_admins_after_change() == 0:
         raise LastAdmin
     ctx.forget_user(user.id)
     ctx.events.emit(

@@ -3,9 +3,17 @@
 import asyncio
 
 import httpx
+import pytest
+from fastapi import FastAPI
 
 from app.core.clock import OffsetClock
 from app.core.config import Settings
+from app.core.errors import LastAdmin
+from app.models import User
+from app.schemas.user import AdminUserUpdate
+from app.services.context import Principal, ServiceContext
+from app.services.users import admin_update_user
+from app.storage.users import Account
 from tests.factories import ADMIN_EMAIL, DEFAULT_PASSWORD, Api, UserHandle
 
 ME = "/api/v1/users/me"
@@ -266,3 +274,51 @@ async def test_two_admins_demoting_each_other_at_once_leave_one_admin(api: Api) 
         [remaining] = still_admin
         [other] = [user for user in (admin, deputy) if user is not remaining]
         assert (await _set_admin(api, remaining, other, is_admin=True)).status_code == 200
+
+
+async def test_a_demotion_decided_on_a_stale_read_cannot_remove_the_last_admin(
+    app_and_api: tuple[FastAPI, Api],
+) -> None:
+    app, api = app_and_api
+    context: ServiceContext = app.state.services
+    admin = await api.admin()
+    deputy = await api.new_user()
+    assert (await _set_admin(api, admin, deputy, is_admin=True)).status_code == 200
+    deactivated = await api.client.put(
+        f"/api/v1/users/{deputy.id}", json={"is_active": False}, headers=admin.headers
+    )
+    assert deactivated.status_code == 200
+    actor = Principal(
+        account=to_account_of(await context.accounts.get(admin.id)), session_id="unused"
+    )
+    async with context.session_factory() as stale:
+        # This unit of work reads the deputy as an inactive admin, as a request would that
+        # started now: demoting an inactive admin removes no active one. (Held, so that the
+        # session's identity map keeps this read.)
+        read_early = await stale.get(User, deputy.id)
+        assert read_early is not None
+        assert not read_early.is_active
+        # Meanwhile the deputy is reactivated and the admin steps down, both committed.
+        assert (
+            await api.client.put(
+                f"/api/v1/users/{deputy.id}", json={"is_active": True}, headers=admin.headers
+            )
+        ).status_code == 200
+        assert (await _set_admin(api, admin, admin, is_admin=False)).status_code == 200
+        with pytest.raises(LastAdmin):
+            await admin_update_user(
+                context,
+                stale,
+                actor=actor,
+                user_id=deputy.id,
+                changes=AdminUserUpdate(is_admin=False),
+            )
+    # The deputy's sessions ended when it was deactivated: read it from the store.
+    kept = to_account_of(await context.accounts.get(deputy.id))
+    assert kept.is_admin
+    assert kept.is_active
+
+
+def to_account_of(account: Account | None) -> Account:
+    assert account is not None
+    return account
