@@ -74,7 +74,6 @@ class AsyncEngineRunner:
 class _Unit:
     work: UnitOfWork[Any]
     future: "asyncio.Future[Any]"
-    loop: asyncio.AbstractEventLoop
 
 
 class _SqliteThread:
@@ -106,9 +105,8 @@ class _SqliteThread:
             raise RuntimeError("the SQLite runner is closed")
         if self._thread is None:
             self._start()
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._inbox.put(_Unit(work, future, loop))
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._inbox.put(_Unit(work, future))
         return future
 
     def _start(self) -> None:
@@ -131,20 +129,19 @@ class _SqliteThread:
 
     def _serve(self) -> None:
         while True:
-            first = self._inbox.get()
-            batch = [] if first is None else [first]
-            stopping = first is None
-            while not stopping and len(batch) < MAX_BATCH:
+            batch: list[_Unit] = []
+            unit = self._inbox.get()
+            while unit is not None:
+                batch.append(unit)
+                if len(batch) == MAX_BATCH:
+                    break
                 try:
                     unit = self._inbox.get_nowait()
                 except queue.Empty:
                     break
-                stopping = unit is None
-                if unit is not None:
-                    batch.append(unit)
             if batch:
                 self._deliver(batch, self._outcomes(batch))
-            if stopping:
+            if unit is None:
                 self._close_connection()
                 stopped = self._stopped
                 if stopped is not None:
@@ -179,7 +176,7 @@ class _SqliteThread:
     ) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
         for unit, (result, error) in zip(batch, outcomes, strict=True):
-            by_loop.setdefault(unit.loop, []).append((unit.future, result, error))
+            by_loop.setdefault(unit.future.get_loop(), []).append((unit.future, result, error))
         for loop, settled in by_loop.items():
             self._hand_over(loop, _finish, settled)
 
