@@ -30,7 +30,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import insert, select
+from sqlalchemy import insert, make_url, select
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -181,7 +181,7 @@ def cpu_seconds(pid: int) -> CpuSeconds:
     """
     ticks = os.sysconf("SC_CLK_TCK")
 
-    def thread_stat(path: Path) -> tuple[float, int]:
+    def cpu_and_nice(path: Path) -> tuple[float, int]:
         fields = path.read_text().rpartition(")")[2].split()
         # After the command name: utime and stime are fields 11 and 12, nice is 16.
         return (int(fields[11]) + int(fields[12])) / ticks, int(fields[16])
@@ -189,10 +189,10 @@ def cpu_seconds(pid: int) -> CpuSeconds:
     threads = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         with contextlib.suppress(OSError):
-            threads[task.name] = thread_stat(task / "stat")
+            threads[task.name] = cpu_and_nice(task / "stat")
     main_nice = threads[str(pid)][1]
     # The process's own counter also keeps the time of threads that have ended.
-    server_seconds, _ = thread_stat(Path(f"/proc/{pid}/stat"))
+    server_seconds, _ = cpu_and_nice(Path(f"/proc/{pid}/stat"))
     cpu = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
     idle = int(cpu[3]) + int(cpu[4])
     return CpuSeconds(
@@ -361,13 +361,14 @@ async def seed(settings: Settings, count: int) -> None:
         await storage.close()
 
 
-async def settle(settings: Settings, workdir: Path) -> None:
-    """Do now the work a bulk insert leaves for later, so that it does not run during the
+async def settle(settings: Settings) -> None:
+    """Do now the work a bulk insert leaves for later, so that it cannot run during the
     measurements: checkpoint the SQLite WAL, or vacuum, analyse and checkpoint PostgreSQL;
-    then write the dirty pages out. Without it, the hash times measured before the storm of a
-    seeded run took up to a third longer than those of an unseeded one."""
-    if settings.DATABASE_URL.startswith("sqlite"):
-        with contextlib.closing(sqlite3.connect(workdir / "auth.db")) as connection:
+    then write the dirty pages out. (Seeded runs measured slower hashes before the storm than
+    unseeded ones; this did not change that, but it keeps the seeding's leftovers out.)"""
+    url = make_url(settings.DATABASE_URL)
+    if url.get_backend_name() == "sqlite":
+        with contextlib.closing(sqlite3.connect(str(url.database))) as connection:
             connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     else:
         import asyncpg
@@ -454,7 +455,7 @@ def main() -> None:
         started = time.perf_counter()
         asyncio.run(seed(settings, args.seed))
         print(f"seeded {args.seed} users and sessions in {time.perf_counter() - started:.1f} s")
-        asyncio.run(settle(settings, workdir))
+        asyncio.run(settle(settings))
 
     cores = os.cpu_count() or 1
     common = {"duration": args.duration, "threads": args.threads}
@@ -602,8 +603,7 @@ def main() -> None:
         f"rest of the server {(storm_cpu.server - storm_cpu.hashing) * per_login:.1f} ms, "
         f"rest of the machine {(storm_cpu.machine - storm_cpu.server) * per_login:.1f} ms "
         f"(wrk, the probe, the kernel, the database and Redis servers): hashing had "
-        f"{storm_cpu.hashing / storm_cpu.machine:.0%} "
-        f"of the busy CPU"
+        f"{storm_cpu.hashing / storm_cpu.machine:.0%} of the busy CPU"
     )
     print(
         f"GET /api/v1/users/me during the storm ({PROBE_RATE}/s, paced): "
