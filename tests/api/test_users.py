@@ -244,22 +244,20 @@ async def test_admin_update_rejects_a_taken_email(api: Api) -> None:
     assert response.status_code == 409
 
 
-async def _set_admin(
-    api: Api, actor: UserHandle, target: UserHandle, *, is_admin: bool
+async def _admin_change(
+    api: Api, actor: UserHandle, target: UserHandle, **changes: bool
 ) -> httpx.Response:
-    return await api.client.put(
-        f"/api/v1/users/{target.id}", json={"is_admin": is_admin}, headers=actor.headers
-    )
+    return await api.client.put(f"/api/v1/users/{target.id}", json=changes, headers=actor.headers)
 
 
 async def test_two_admins_demoting_each_other_at_once_leave_one_admin(api: Api) -> None:
     admin = await api.admin()
     deputy = await api.new_user()
-    assert (await _set_admin(api, admin, deputy, is_admin=True)).status_code == 200
+    assert (await _admin_change(api, admin, deputy, is_admin=True)).status_code == 200
     for _ in range(5):
         responses = await asyncio.gather(
-            _set_admin(api, admin, deputy, is_admin=False),
-            _set_admin(api, deputy, admin, is_admin=False),
+            _admin_change(api, admin, deputy, is_admin=False),
+            _admin_change(api, deputy, admin, is_admin=False),
         )
         statuses = sorted(response.status_code for response in responses)
         # The later request is refused: as the last admin's, or as a caller no longer admin.
@@ -273,7 +271,7 @@ async def test_two_admins_demoting_each_other_at_once_leave_one_admin(api: Api) 
         # Whoever remains promotes the other again for the next attempt.
         [remaining] = still_admin
         [other] = [user for user in (admin, deputy) if user is not remaining]
-        assert (await _set_admin(api, remaining, other, is_admin=True)).status_code == 200
+        assert (await _admin_change(api, remaining, other, is_admin=True)).status_code == 200
 
 
 async def test_a_demotion_decided_on_a_stale_read_cannot_remove_the_last_admin(
@@ -283,11 +281,8 @@ async def test_a_demotion_decided_on_a_stale_read_cannot_remove_the_last_admin(
     context: ServiceContext = app.state.services
     admin = await api.admin()
     deputy = await api.new_user()
-    assert (await _set_admin(api, admin, deputy, is_admin=True)).status_code == 200
-    deactivated = await api.client.put(
-        f"/api/v1/users/{deputy.id}", json={"is_active": False}, headers=admin.headers
-    )
-    assert deactivated.status_code == 200
+    assert (await _admin_change(api, admin, deputy, is_admin=True)).status_code == 200
+    assert (await _admin_change(api, admin, deputy, is_active=False)).status_code == 200
     actor = Principal(
         account=to_account_of(await context.accounts.get(admin.id)), session_id="unused"
     )
@@ -299,12 +294,8 @@ async def test_a_demotion_decided_on_a_stale_read_cannot_remove_the_last_admin(
         assert read_early is not None
         assert not read_early.is_active
         # Meanwhile the deputy is reactivated and the admin steps down, both committed.
-        assert (
-            await api.client.put(
-                f"/api/v1/users/{deputy.id}", json={"is_active": True}, headers=admin.headers
-            )
-        ).status_code == 200
-        assert (await _set_admin(api, admin, admin, is_admin=False)).status_code == 200
+        assert (await _admin_change(api, admin, deputy, is_active=True)).status_code == 200
+        assert (await _admin_change(api, admin, admin, is_admin=False)).status_code == 200
         with pytest.raises(LastAdmin):
             await admin_update_user(
                 context,

@@ -158,21 +158,15 @@ async def test_close_finishes_the_queued_units_then_refuses_new_ones(
 
 
 async def test_threads_start_on_first_use_and_end_on_close(tmp_path: Path) -> None:
-    def count(name: str) -> int:
-        return sum(thread.name == name for thread in threading.enumerate())
-
     # Other tests' runners may still be alive: count this one's threads as a difference.
-    writers, readers = count("sqlite-writes"), count("sqlite-reads")
+    writers, readers = running("sqlite-writes"), running("sqlite-reads")
     runner = SqliteThreadRunner(make_url(f"sqlite:///{tmp_path}/units.db"))
-    assert (count("sqlite-writes"), count("sqlite-reads")) == (writers, readers)
+    assert (running("sqlite-writes"), running("sqlite-reads")) == (writers, readers)
     await runner.read(schema_size)
-    assert (count("sqlite-writes"), count("sqlite-reads")) == (writers, readers + 1)
+    assert (running("sqlite-writes"), running("sqlite-reads")) == (writers, readers + 1)
     await runner.close()
-    for _ in range(100):
-        if count("sqlite-reads") == readers:
-            break
-        await asyncio.sleep(0.01)
-    assert (count("sqlite-writes"), count("sqlite-reads")) == (writers, readers)
+    assert await settles_at("sqlite-reads", readers)
+    assert running("sqlite-writes") == writers
 
 
 def schema_size(db: Connection) -> int:
@@ -216,7 +210,7 @@ async def test_a_cancelled_close_still_ends_both_threads(runner: SqliteThreadRun
     held = asyncio.create_task(runner.run(gate))
     await gate.wait_until_entered()
     await runner.read(stored_names)
-    running = runner_threads()
+    writers, readers = running("sqlite-writes"), running("sqlite-reads")
     closing = asyncio.create_task(runner.close())
     await asyncio.sleep(0.05)
     closing.cancel()
@@ -224,18 +218,20 @@ async def test_a_cancelled_close_still_ends_both_threads(runner: SqliteThreadRun
     await held
     # A later close waits for the same closing, which went on despite the cancelled caller.
     await asyncio.wait_for(runner.close(), WAIT_SECONDS)
-    assert await threads_drop_to(running - 2)
+    assert await settles_at("sqlite-writes", writers - 1)
+    assert await settles_at("sqlite-reads", readers - 1)
     with pytest.raises(RuntimeError, match="closed"):
         await runner.read(stored_names)
 
 
-def runner_threads() -> int:
-    return sum(thread.name in ("sqlite-writes", "sqlite-reads") for thread in threading.enumerate())
+def running(name: str) -> int:
+    return sum(thread.name == name for thread in threading.enumerate())
 
 
-async def threads_drop_to(count: int) -> bool:
+async def settles_at(name: str, count: int) -> bool:
+    """Whether the number of threads so named reaches `count` within a second."""
     for _ in range(100):
-        if runner_threads() == count:
+        if running(name) == count:
             return True
         await asyncio.sleep(0.01)
-    return runner_threads() == count
+    return running(name) == count
