@@ -7,8 +7,8 @@ another coroutine frame and another `send` wrapper on every request, and two of 
 the request and captured its status separately.
 """
 
+import random
 import re
-import secrets
 import time
 from collections.abc import Sequence
 from http import HTTPStatus
@@ -73,6 +73,16 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def new_request_id() -> str:
+    """128 random bits in hex: an id to correlate log lines, not a secret.
+
+    From the interpreter's generator, which reseeds in a forked worker, instead of `secrets`:
+    its system call releases the interpreter lock to any thread waiting for it (SQLite,
+    hashing), and every request then waited to get the lock back.
+    """
+    return f"{random.getrandbits(128):032x}"
+
+
 def client_ip_of(scope: Scope) -> str | None:
     """The client address the edge resolved for this request."""
     state = scope.get("state") or {}
@@ -126,9 +136,7 @@ class EdgeMiddleware:
             return
         started = time.perf_counter()
         offered = _header(scope, b"x-request-id")
-        request_id = (
-            offered if offered and _REQUEST_ID.fullmatch(offered) else secrets.token_hex(16)
-        )
+        request_id = offered if offered and _REQUEST_ID.fullmatch(offered) else new_request_id()
         client_ip = resolve_client_ip(
             scope["client"][0] if scope.get("client") else None,
             forwarded_header=self.forwarded_header,
