@@ -1,16 +1,18 @@
 """The embedded session store: a SQL table, so sessions survive restarts and are shared.
 
-Every operation is one transaction of SQLAlchemy Core statements built once, at import: on
-the request path the ORM's per-statement bookkeeping cost several times the query itself.
+Every operation is one transaction of statements built once, at import (see
+app.db.statements): on the request path the ORM's per-statement bookkeeping cost several
+times the query itself.
 """
 
+from collections.abc import Mapping
 from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, bindparam, func, insert, select, text, update
-from sqlalchemy.engine import CursorResult
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, text, update
 
+from app.db.statements import PreparedStatement
 from app.db.units import UnitOfWorkRunner
 from app.models import AuthSession
 from app.storage.protocols import Rotation, RotationOutcome, SessionRecord
@@ -21,11 +23,11 @@ _RECORD_FIELDS = tuple(field.name for field in fields(SessionRecord))
 _LIVE = (_C.revoked_at.is_(None), _C.expires_at > bindparam("p_now"))
 _OWNED = (_C.id == bindparam("p_id"), _C.user_id == bindparam("p_user_id"))
 
-_INSERT = insert(_SESSIONS)
-_SELECT_ONE = select(_SESSIONS).where(*_OWNED)
+_INSERT = PreparedStatement(insert(_SESSIONS))
+_SELECT_ONE = PreparedStatement(select(_SESSIONS).where(*_OWNED))
 # The swap is one conditional UPDATE: of racing callers presenting the current jti, exactly one
 # matches it, and it gets the updated row back.
-_ROTATE = (
+_ROTATE = PreparedStatement(
     update(_SESSIONS)
     .where(*_OWNED, _C.refresh_jti == bindparam("p_presented_jti"), *_LIVE)
     .values(
@@ -37,35 +39,33 @@ _ROTATE = (
     )
     .returning(*_SESSIONS.c)
 )
-_REVOKE_ONE = update(_SESSIONS).where(*_OWNED, *_LIVE).values(revoked_at=bindparam("p_now"))
-_REVOKE_UNCONDITIONALLY = update(_SESSIONS).where(*_OWNED).values(revoked_at=bindparam("p_now"))
-_REVOKE_ALL = (
+_REVOKE_ONE = PreparedStatement(
+    update(_SESSIONS).where(*_OWNED, *_LIVE).values(revoked_at=bindparam("p_now"))
+)
+_REVOKE_UNCONDITIONALLY = PreparedStatement(
+    update(_SESSIONS).where(*_OWNED).values(revoked_at=bindparam("p_now"))
+)
+_REVOKE_ALL = PreparedStatement(
     update(_SESSIONS)
     .where(_C.user_id == bindparam("p_user_id"), _C.id != bindparam("p_keep_id"), *_LIVE)
     .values(revoked_at=bindparam("p_now"))
 )
-_TOUCH = (
+_TOUCH = PreparedStatement(
     update(_SESSIONS)
     .where(*_OWNED, _C.last_seen_at < bindparam("p_now"))
     .values(last_seen_at=bindparam("p_now"))
 )
-_LIST_LIVE = (
+_LIST_LIVE = PreparedStatement(
     select(_SESSIONS)
     .where(_C.user_id == bindparam("p_user_id"), *_LIVE)
     .order_by(_C.created_at.desc())
 )
-_COUNT_LIVE = select(func.count()).select_from(_SESSIONS).where(*_LIVE)
+_COUNT_LIVE = PreparedStatement(select(func.count()).select_from(_SESSIONS).where(*_LIVE))
 _PING = text("SELECT 1")
 
 
-def _record(row: Row[Any]) -> SessionRecord:
-    values = row._mapping
-    return SessionRecord(**{name: values[name] for name in _RECORD_FIELDS})
-
-
-def _rowcount(result: object) -> int:
-    assert isinstance(result, CursorResult)
-    return int(result.rowcount)
+def _record(row: Mapping[str, Any]) -> SessionRecord:
+    return SessionRecord(**{name: row[name] for name in _RECORD_FIELDS})
 
 
 class SqlSessionStore:
@@ -79,13 +79,13 @@ class SqlSessionStore:
         values = {name: getattr(session, name) for name in _RECORD_FIELDS}
 
         def create(db: Connection) -> None:
-            db.execute(_INSERT, values)
+            _INSERT.execute(db, values)
 
         await self._runner.run(create)
 
     async def get(self, session_id: str, *, user_id: int) -> SessionRecord | None:
         def get(db: Connection) -> SessionRecord | None:
-            row = db.execute(_SELECT_ONE, {"p_id": session_id, "p_user_id": user_id}).first()
+            row = _SELECT_ONE.execute(db, {"p_id": session_id, "p_user_id": user_id}).first()
             return _record(row) if row is not None else None
 
         return await self._runner.read(get)
@@ -104,8 +104,8 @@ class SqlSessionStore:
         owned = {"p_id": session_id, "p_user_id": user_id}
 
         def rotate(db: Connection) -> Rotation:
-            swapped = db.execute(
-                _ROTATE,
+            swapped = _ROTATE.execute(
+                db,
                 {
                     **owned,
                     "p_presented_jti": presented_jti,
@@ -116,7 +116,7 @@ class SqlSessionStore:
             ).first()
             if swapped is not None:
                 return Rotation(RotationOutcome.ROTATED, _record(swapped))
-            row = db.execute(_SELECT_ONE, owned).first()
+            row = _SELECT_ONE.execute(db, owned).first()
             if row is None:
                 return Rotation(RotationOutcome.DEAD, None)
             session = _record(row)
@@ -127,23 +127,23 @@ class SqlSessionStore:
                 and now - session.refresh_issued_at <= grace
             ):
                 return Rotation(RotationOutcome.GRACE, session)
-            db.execute(_REVOKE_UNCONDITIONALLY, {**owned, "p_now": now})
+            _REVOKE_UNCONDITIONALLY.execute(db, {**owned, "p_now": now})
             return Rotation(RotationOutcome.REUSED, session)
 
         return await self._runner.run(rotate)
 
     async def touch(self, session_id: str, *, user_id: int, now: datetime) -> None:
         def touch(db: Connection) -> None:
-            db.execute(_TOUCH, {"p_id": session_id, "p_user_id": user_id, "p_now": now})
+            _TOUCH.execute(db, {"p_id": session_id, "p_user_id": user_id, "p_now": now})
 
         await self._runner.run(touch)
 
     async def revoke(self, session_id: str, *, user_id: int, now: datetime) -> bool:
         def revoke(db: Connection) -> bool:
-            result = db.execute(
-                _REVOKE_ONE, {"p_id": session_id, "p_user_id": user_id, "p_now": now}
+            revoked = _REVOKE_ONE.execute(
+                db, {"p_id": session_id, "p_user_id": user_id, "p_now": now}
             )
-            return _rowcount(result) == 1
+            return revoked.rowcount == 1
 
         return await self._runner.run(revoke)
 
@@ -154,20 +154,20 @@ class SqlSessionStore:
         parameters = {"p_user_id": user_id, "p_keep_id": keep_session_id or "", "p_now": now}
 
         def revoke_all(db: Connection) -> int:
-            return _rowcount(db.execute(_REVOKE_ALL, parameters))
+            return _REVOKE_ALL.execute(db, parameters).rowcount
 
         return await self._runner.run(revoke_all)
 
     async def list_live(self, user_id: int, now: datetime) -> list[SessionRecord]:
         def list_live(db: Connection) -> list[SessionRecord]:
-            rows = db.execute(_LIST_LIVE, {"p_user_id": user_id, "p_now": now})
-            return [_record(row) for row in rows]
+            live = _LIST_LIVE.execute(db, {"p_user_id": user_id, "p_now": now})
+            return [_record(row) for row in live.rows]
 
         return await self._runner.read(list_live)
 
     async def count_live(self, now: datetime) -> int:
         def count_live(db: Connection) -> int:
-            return int(db.execute(_COUNT_LIVE, {"p_now": now}).scalar_one())
+            return int(_COUNT_LIVE.execute(db, {"p_now": now}).scalar())
 
         return await self._runner.read(count_live)
 

@@ -1,15 +1,17 @@
 """User rows: the sign-in path's reads (AccountStore) and, on a request's unit of work,
 inserts, updates and the admin listing (UserRepository)."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession as DbSession
 
 from app.core.errors import EmailTaken, UsernameTaken
+from app.db.statements import PreparedStatement
 from app.db.units import UnitOfWorkRunner
 from app.models import User
 
@@ -30,9 +32,13 @@ class Account:
 _ACCOUNT_FIELDS = tuple(field.name for field in fields(Account))
 
 
-def to_account(user: User | Row[Any]) -> Account:
-    """The snapshot of a user, from its ORM object or a row of the users table."""
+def to_account(user: User) -> Account:
+    """The snapshot of a user."""
     return Account(**{name: getattr(user, name) for name in _ACCOUNT_FIELDS})
+
+
+def _account(row: Mapping[str, Any]) -> Account:
+    return Account(**{name: row[name] for name in _ACCOUNT_FIELDS})
 
 
 # No stored text can hold NUL (PostgreSQL refuses it; SQLite's LIKE stops at it), so a term
@@ -51,10 +57,10 @@ class Credentials:
 
 
 _USERS = cast(Table, User.__table__)
-_BY_ID = select(_USERS).where(_USERS.c.id == bindparam("p_id"))
-_BY_EMAIL = select(_USERS).where(_USERS.c.email == bindparam("p_email"))
+_BY_ID = PreparedStatement(select(_USERS).where(_USERS.c.id == bindparam("p_id")))
+_BY_EMAIL = PreparedStatement(select(_USERS).where(_USERS.c.email == bindparam("p_email")))
 # Conditional: a password change committed while the old hash was being checked wins.
-_UPGRADE_HASH = (
+_UPGRADE_HASH = PreparedStatement(
     update(_USERS)
     .where(_USERS.c.id == bindparam("p_id"), _USERS.c.hashed_password == bindparam("p_old"))
     .values(hashed_password=bindparam("p_new"))
@@ -75,8 +81,8 @@ class AccountStore:
         """The account with this id."""
 
         def get(db: Connection) -> Account | None:
-            row = db.execute(_BY_ID, {"p_id": user_id}).first()
-            return to_account(row) if row is not None else None
+            row = _BY_ID.execute(db, {"p_id": user_id}).first()
+            return _account(row) if row is not None else None
 
         return await self._runner.read(get)
 
@@ -86,10 +92,10 @@ class AccountStore:
             return None
 
         def credentials(db: Connection) -> Credentials | None:
-            row = db.execute(_BY_EMAIL, {"p_email": email}).first()
+            row = _BY_EMAIL.execute(db, {"p_email": email}).first()
             if row is None:
                 return None
-            return Credentials(account=to_account(row), hashed_password=row.hashed_password)
+            return Credentials(account=_account(row), hashed_password=row["hashed_password"])
 
         return await self._runner.read(credentials)
 
@@ -97,7 +103,7 @@ class AccountStore:
         """Store a re-hash of the same password, unless the password changed meanwhile."""
 
         def upgrade(db: Connection) -> None:
-            db.execute(_UPGRADE_HASH, {"p_id": user_id, "p_old": old, "p_new": new})
+            _UPGRADE_HASH.execute(db, {"p_id": user_id, "p_old": old, "p_new": new})
 
         await self._runner.run(upgrade)
 
