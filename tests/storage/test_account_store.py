@@ -5,14 +5,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, text
 
 from app.core.config import Settings
 from app.services.startup import prepare_from_settings
 from app.storage.factory import build_storage
 from app.storage.users import AccountStore
 from tests.conftest import empty_postgres_tables, make_settings
-from tests.factories import ADMIN_EMAIL, ADMIN_USERNAME
+from tests.factories import ADMIN_EMAIL
 
 ADMIN_ID = 1
 
@@ -71,26 +70,3 @@ async def test_concurrent_reads_all_get_the_account(accounts: AccountStore) -> N
     results = await asyncio.gather(*(accounts.get(ADMIN_ID) for _ in range(50)))
     assert {account.id for account in results if account is not None} == {ADMIN_ID}
     assert all(account is not None for account in results)
-
-
-async def test_the_embedded_writer_serves_on_after_a_failed_unit_and_closes_twice(
-    tmp_path: Path,
-) -> None:
-    settings = make_settings(f"sqlite:///{tmp_path}/auth.db")
-    await prepare_from_settings(settings)
-    storage = build_storage(settings)
-
-    def fails(db: Connection) -> None:
-        db.execute(text("UPDATE users SET username = 'changed' WHERE id = :id"), {"id": ADMIN_ID})
-        raise RuntimeError("a unit of work that fails")
-
-    def username(db: Connection) -> str:
-        query = text("SELECT username FROM users WHERE id = :id")
-        return str(db.execute(query, {"id": ADMIN_ID}).scalar_one())
-
-    with pytest.raises(RuntimeError):
-        await storage.units.run(fails)
-    # The writer thread keeps its connection: the failed unit was rolled back on it.
-    assert await storage.units.run(username) == ADMIN_USERNAME
-    await storage.close()
-    await storage.close()

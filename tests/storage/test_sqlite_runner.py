@@ -102,6 +102,20 @@ async def test_a_failing_unit_in_a_batch_fails_alone_and_leaves_no_trace(
     assert await runner.read(stored_names) == {"first", "last"}
 
 
+async def test_a_failed_unit_alone_is_rolled_back_on_the_kept_connection(
+    runner: SqliteThreadRunner,
+) -> None:
+    def fails(db: Connection) -> None:
+        insert("rolled back")(db)
+        raise RuntimeError("a unit of work that fails")
+
+    with pytest.raises(RuntimeError, match="fails"):
+        await runner.run(fails)
+
+    assert await runner.run(insert("after")) == "after"
+    assert await runner.read(stored_names) == {"after"}
+
+
 async def test_a_unit_that_breaks_a_constraint_does_not_undo_its_batch(
     runner: SqliteThreadRunner,
 ) -> None:
