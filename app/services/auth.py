@@ -98,19 +98,18 @@ async def _ensure_login_allowed(
 
     Both are keyed by the submitted email, existing or not, so they reveal nothing. A client
     whose address holds one of the user's live sessions is exempt from both: an attacker can
-    keep strangers out, but not the owner on their usual network. Returns whether a successful
-    sign-in should then clear the account's failures: not when none are on record, and not
-    when the client got in only by the exemption (the owner getting in past a lock must not
-    reset the attacker's count).
+    keep strangers out, but not the owner on their usual network. Returns whether the client
+    was let in only by that exemption.
     """
     try:
         await ctx.limiter.hit(LOGIN_ACCOUNT, email)
-        return await ctx.limiter.ensure_not_locked(email)
+        await ctx.limiter.ensure_not_locked(email)
     except RateLimited as refusal:
         if await _has_session_from(ctx, account, client):
-            return False
+            return True
         ctx.events.emit(SecurityEvent.RATE_LIMITED, policy=refusal.policy, user_id=_id(account))
         raise
+    return False
 
 
 async def _has_session_from(
@@ -136,9 +135,7 @@ async def login(ctx: ServiceContext, *, email: str, password: str, client: Clien
     email = normalize_email(email)
     found = await ctx.accounts.credentials(email)
     account = found.account if found else None
-    failures_to_clear = await _ensure_login_allowed(
-        ctx, email=email, account=account, client=client
-    )
+    exempted = await _ensure_login_allowed(ctx, email=email, account=account, client=client)
     valid, new_hash = await ctx.hasher.verify(password, found.hashed_password if found else None)
     if found is None or not valid or not found.account.is_active:
         ctx.events.emit(SecurityEvent.LOGIN_FAILED, user_id=_id(account))
@@ -146,7 +143,8 @@ async def login(ctx: ServiceContext, *, email: str, password: str, client: Clien
             ctx.events.emit(SecurityEvent.ACCOUNT_LOCKED, user_id=_id(account))
         raise InvalidCredentials
     account = found.account
-    if failures_to_clear:
+    if not exempted:
+        # The owner getting in past a lock must not reset the attacker's count of failures.
         await ctx.limiter.clear_failures(email)
     if new_hash is not None:
         await ctx.accounts.upgrade_password_hash(

@@ -129,24 +129,17 @@ class RateLimiter:
                     retry_after=await self._retry_after(budget.item, policy, key),
                 )
 
-    async def ensure_not_locked(self, account_key: str) -> bool:
-        """Raise AccountLocked while the account has too many recent failed sign-ins; otherwise
-        return whether any failure is on record, for a successful sign-in to clear.
-
-        One read of the window serves both: "none left" is exactly what `test` refuses, and
-        "all left" means nothing a clear would change (a sliding window's decayed remainder
-        of less than one failure decides no later hit or test).
-        """
+    async def ensure_not_locked(self, account_key: str) -> None:
+        """Raise AccountLocked while the account has too many recent failed sign-ins."""
         if self._lockout is None:
-            return False
-        stats = await self._strategy.get_window_stats(self._lockout, "lockout", account_key)
-        if stats.remaining > 0:
-            return stats.remaining < self._lockout.amount
+            return
+        if await self._strategy.test(self._lockout, "lockout", account_key):
+            return
         raise AccountLocked(
             policy="lockout",
             amount=self._lockout.amount,
             window_seconds=_window_seconds(self._lockout),
-            retry_after=math.ceil(stats.reset_time - time.time()),
+            retry_after=await self._retry_after(self._lockout, "lockout", account_key),
         )
 
     async def record_failure(self, account_key: str) -> bool:

@@ -1,6 +1,5 @@
 """Budgets shared by several workers, spent in leases: never over the budget, little waste."""
 
-import uuid
 from collections.abc import AsyncIterator
 
 import anyio
@@ -8,7 +7,7 @@ import pytest
 from limits import parse
 
 from app.core.config import Settings
-from app.core.errors import AccountLocked, RateLimited
+from app.core.errors import RateLimited
 from app.services.rate_limit import API, RateLimiter
 from app.storage.factory import Storage, build_storage
 from tests.conftest import make_settings
@@ -106,22 +105,3 @@ async def test_a_fixed_window_is_counted_request_by_request(
     worker = _limiter(settings, storage)
     await worker.hit(API, "fixed-client")
     assert await _remaining(worker, "1000/minute", "fixed-client") == 999
-
-
-async def test_the_lockout_check_tells_whether_a_success_has_failures_to_clear(
-    storage: Storage, database_url: str
-) -> None:
-    limiter = _limiter(make_settings(database_url, LOGIN_LOCKOUT_THRESHOLD=2), storage)
-    account = f"{uuid.uuid4().hex}@example.com"
-
-    assert await limiter.ensure_not_locked(account) is False
-    assert await limiter.record_failure(account) is False
-    assert await limiter.ensure_not_locked(account) is True
-    await limiter.clear_failures(account)
-    assert await limiter.ensure_not_locked(account) is False
-
-    await limiter.record_failure(account)
-    assert await limiter.record_failure(account) is True
-    with pytest.raises(AccountLocked) as locked:
-        await limiter.ensure_not_locked(account)
-    assert 1 <= locked.value.retry_after <= 900
