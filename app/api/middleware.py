@@ -7,8 +7,8 @@ another coroutine frame and another `send` wrapper on every request, and two of 
 the request and captured its status separately.
 """
 
-import random
 import re
+import ssl
 import time
 from collections.abc import Sequence
 from http import HTTPStatus
@@ -74,13 +74,12 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 def new_request_id() -> str:
-    """128 random bits in hex: an id to correlate log lines, not a secret.
-
-    From the interpreter's generator, which reseeds in a forked worker, instead of `secrets`:
-    its system call releases the interpreter lock to any thread waiting for it (SQLite,
-    hashing), and every request then waited to get the lock back.
-    """
-    return f"{random.getrandbits(128):032x}"
+    """128 random bits in hex, from OpenSSL's generator like the token ids (see
+    app.core.tokens.new_token_ids): `secrets` makes a system call that hands the interpreter
+    lock to any thread waiting for it, and the request then waits to get it back; and the
+    interpreter's own generator would let a client that collected a few hundred ids predict
+    everyone else's."""
+    return ssl.RAND_bytes(16).hex()
 
 
 def client_ip_of(scope: Scope) -> str | None:

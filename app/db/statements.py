@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, exc
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.dml import Insert, UpdateBase
 from sqlalchemy.sql.selectable import Select
 
 Processor = Callable[[Any], Any] | None
@@ -46,9 +46,16 @@ class PreparedStatement:
     """A Core statement whose every value is a named `bindparam`, run with `execute`."""
 
     def __init__(self, statement: Select[Any] | UpdateBase) -> None:
-        unnamed = [bind for bind in statement.compile().binds.values() if not bind.required]
-        if unnamed:
-            raise ValueError(f"every value must be a named parameter: {unnamed}")
+        # What Core works out per execution and a compiled-once plan cannot: literal values,
+        # lists expanded into IN, and column defaults filled in for missing parameters.
+        binds = statement.compile().binds.values()
+        if any(not bind.required or bind.expanding for bind in binds):
+            raise ValueError("every value must be a named, single-valued parameter")
+        if isinstance(statement, Insert) and any(
+            column.default is not None or column.onupdate is not None
+            for column in statement.table.columns
+        ):
+            raise ValueError("an INSERT must not rely on Python-side column defaults")
         self.statement = statement
         self._plan: _CursorPlan | None = None
 

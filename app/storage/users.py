@@ -34,7 +34,7 @@ _ACCOUNT_FIELDS = tuple(field.name for field in fields(Account))
 
 def to_account(user: User) -> Account:
     """The snapshot of a user."""
-    return Account(**{name: getattr(user, name) for name in _ACCOUNT_FIELDS})
+    return _account({name: getattr(user, name) for name in _ACCOUNT_FIELDS})
 
 
 def _account(row: Mapping[str, Any]) -> Account:

@@ -26,7 +26,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 
 from app.db.base import UtcDateTime
 from app.db.engine import configure_sqlite_connection
@@ -90,14 +90,19 @@ def _by_core(db: Connection, statement: PreparedStatement, **values: Any) -> lis
     return [dict(row._mapping) for row in db.execute(statement.statement, values)]
 
 
+def _typed(rows: list[dict[str, Any]]) -> list[dict[str, tuple[type, Any]]]:
+    """Rows with each value's type beside it: 1 == True, and a lost conversion would hide."""
+    return [{name: (type(value), value) for name, value in row.items()} for row in rows]
+
+
 def test_rows_and_counts_match_core_value_for_value(db: Connection) -> None:
     for number in range(1, 7):
         assert _INSERT.execute(db, _thing(number)).rowcount == 1
 
     after = T0 + timedelta(minutes=2)
     by_cursor = _SEEN_AFTER.execute(db, {"p_after": after}).rows
-    assert by_cursor == _by_core(db, _SEEN_AFTER, p_after=after)
-    assert by_cursor == [_thing(number) for number in range(3, 7)]
+    assert _typed(by_cursor) == _typed(_by_core(db, _SEEN_AFTER, p_after=after))
+    assert _typed(by_cursor) == _typed([_thing(number) for number in range(3, 7)])
     assert all(row["seen_at"].tzinfo is UTC for row in by_cursor)
     assert _BY_NAME.execute(db, {"p_name": "thing-4"}).first() == _thing(4)
     assert _BY_NAME.execute(db, {"p_name": "nobody"}).first() is None
@@ -113,9 +118,9 @@ def test_update_returning_gives_the_changed_row_once(db: Connection) -> None:
     gone = T0 + timedelta(days=1)
 
     changed = _MARK_GONE.execute(db, {"p_name": "thing-1", "p_at": gone})
-    assert changed.rows == [_thing(1, gone_at=gone, note="thing-1")]
+    assert _typed(changed.rows) == _typed([_thing(1, gone_at=gone, note="thing-1")])
     assert _MARK_GONE.execute(db, {"p_name": "thing-1", "p_at": gone}).first() is None
-    assert _by_core(db, _BY_NAME, p_name="thing-1") == changed.rows
+    assert _typed(_by_core(db, _BY_NAME, p_name="thing-1")) == _typed(changed.rows)
 
 
 def test_rowcount_counts_the_rows_an_update_changed(db: Connection) -> None:
@@ -146,6 +151,29 @@ def test_a_value_its_type_refuses_fails_as_in_core(db: Connection) -> None:
         assert isinstance(refused.value.orig, ValueError)
 
 
-def test_a_statement_with_an_unnamed_value_is_refused_when_built() -> None:
-    with pytest.raises(ValueError, match="named parameter"):
-        PreparedStatement(select(_THINGS).where(_C.id == 5))
+def test_a_missing_table_fails_with_sqlalchemys_operational_error(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+pysqlite:///{tmp_path}/empty.db")
+    with engine.connect() as empty, pytest.raises(OperationalError, match="no such table"):
+        _BY_NAME.execute(empty, {"p_name": "thing-1"})
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        select(_THINGS).where(_C.id == 5),
+        select(_THINGS).where(_C.id.in_(bindparam("p_ids", expanding=True))),
+        insert(
+            Table(
+                "defaulted",
+                MetaData(),
+                Column("id", Integer, primary_key=True),
+                Column("flag", Boolean, default=False),
+            )
+        ),
+    ],
+    ids=["a literal value", "an expanding list", "a Python-side column default"],
+)
+def test_what_core_works_out_per_execution_is_refused_when_built(statement: Any) -> None:
+    with pytest.raises(ValueError, match=r"named, single-valued parameter|column defaults"):
+        PreparedStatement(statement)

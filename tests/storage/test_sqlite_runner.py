@@ -109,9 +109,11 @@ async def test_a_failed_unit_alone_is_rolled_back_on_the_kept_connection(
         insert("rolled back")(db)
         raise RuntimeError("a unit of work that fails")
 
+    kept = await runner.run(lambda db: db)
     with pytest.raises(RuntimeError, match="fails"):
         await runner.run(fails)
 
+    assert await runner.run(lambda db: db) is kept
     assert await runner.run(insert("after")) == "after"
     assert await runner.read(stored_names) == {"after"}
 
