@@ -39,6 +39,14 @@ def insert(name: str, seen: list[RootTransaction] | None = None) -> Callable[[Co
     return unit
 
 
+def fails_after_inserting(name: str) -> Callable[[Connection], str]:
+    def unit(db: Connection) -> str:
+        insert(name)(db)
+        raise RuntimeError("a unit of work that fails")
+
+    return unit
+
+
 def stored_names(db: Connection) -> set[str]:
     return {str(name) for name in db.execute(text("SELECT name FROM names")).scalars()}
 
@@ -90,11 +98,9 @@ async def test_units_queued_together_commit_in_one_transaction(
 async def test_a_failing_unit_in_a_batch_fails_alone_and_leaves_no_trace(
     runner: SqliteThreadRunner,
 ) -> None:
-    def fails(db: Connection) -> str:
-        insert("doomed")(db)
-        raise RuntimeError("a unit of work that fails")
-
-    results = await queued_behind_gate(runner, [insert("first"), fails, insert("last")])
+    results = await queued_behind_gate(
+        runner, [insert("first"), fails_after_inserting("doomed"), insert("last")]
+    )
 
     assert results[0] == "first"
     assert isinstance(results[1], RuntimeError)
@@ -105,13 +111,9 @@ async def test_a_failing_unit_in_a_batch_fails_alone_and_leaves_no_trace(
 async def test_a_failed_unit_alone_is_rolled_back_on_the_kept_connection(
     runner: SqliteThreadRunner,
 ) -> None:
-    def fails(db: Connection) -> None:
-        insert("rolled back")(db)
-        raise RuntimeError("a unit of work that fails")
-
     kept = await runner.run(lambda db: db)
     with pytest.raises(RuntimeError, match="fails"):
-        await runner.run(fails)
+        await runner.run(fails_after_inserting("rolled back"))
 
     assert await runner.run(lambda db: db) is kept
     assert await runner.run(insert("after")) == "after"
