@@ -5,7 +5,7 @@ from typing import Any
 
 from limits.aio.storage import RedisClusterStorage, RedisStorage
 from limits.aio.storage import Storage as LimitsStorage
-from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
+from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -18,6 +18,7 @@ from app.db.engine import create_engine, create_session_factory
 from app.db.units import AsyncEngineRunner, SqliteThreadRunner, UnitOfWorkRunner
 from app.storage.protocols import SessionStore
 from app.storage.rate_limit_memory import EmbeddedRateLimitStorage
+from app.storage.redis_pool import BoundedConnectionPool
 from app.storage.redis_sessions import RedisSessionStore
 from app.storage.sql_sessions import SqlSessionStore
 from app.storage.users import AccountStore
@@ -67,7 +68,7 @@ def _redis_backends(settings: Settings, redis_url: str) -> tuple[SessionStore, L
         client = RedisCluster.from_url(redis_url, **options)
     else:
         # A burst beyond the pool waits for a free connection instead of failing.
-        pool = BlockingConnectionPool.from_url(
+        pool = BoundedConnectionPool.from_url(
             redis_url, timeout=REDIS_TIMEOUT_SECONDS, health_check_interval=10, **options
         )
         client = Redis.from_pool(pool)
