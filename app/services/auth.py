@@ -24,7 +24,7 @@ from app.services.authentication import load_account
 from app.services.context import ClientInfo, CsrfProof, Principal, ServiceContext
 from app.services.passwords import check_password_policy
 from app.services.rate_limit import LOGIN_ACCOUNT
-from app.storage.protocols import RotationOutcome, SessionRecord
+from app.storage.protocols import RefreshGrant, RotationOutcome, SessionRecord
 from app.storage.users import Account, UserRepository, to_account
 
 
@@ -38,33 +38,39 @@ class TokenPair:
 
 
 def _mint_pair(
-    ctx: ServiceContext, *, session: SessionRecord, access_token_id: str, now: datetime
+    ctx: ServiceContext,
+    *,
+    user_id: int,
+    session_id: str,
+    refresh: RefreshGrant,
+    access_token_id: str,
+    now: datetime,
 ) -> TokenPair:
     access_expires = min(
-        now + timedelta(minutes=ctx.settings.ACCESS_TOKEN_EXPIRE_MINUTES), session.expires_at
+        now + timedelta(minutes=ctx.settings.ACCESS_TOKEN_EXPIRE_MINUTES), refresh.expires_at
     )
-    access = ctx.tokens.encode(
-        user_id=session.user_id,
-        session_id=session.id,
+    access_token = ctx.tokens.encode(
+        user_id=user_id,
+        session_id=session_id,
         token_type="access",
         token_id=access_token_id,
         issued_at=now,
         expires_at=access_expires,
     )
-    refresh = ctx.tokens.encode(
-        user_id=session.user_id,
-        session_id=session.id,
+    refresh_token = ctx.tokens.encode(
+        user_id=user_id,
+        session_id=session_id,
         token_type="refresh",
-        token_id=session.refresh_jti,
-        issued_at=session.refresh_issued_at,
-        expires_at=session.expires_at,
+        token_id=refresh.jti,
+        issued_at=refresh.issued_at,
+        expires_at=refresh.expires_at,
     )
     return TokenPair(
-        access_token=access,
-        refresh_token=refresh,
-        session_id=session.id,
-        csrf_token=csrf_token_for(session.id, ctx.settings.signing_key),
-        refresh_expires_at=session.expires_at,
+        access_token=access_token,
+        refresh_token=refresh_token,
+        session_id=session_id,
+        csrf_token=csrf_token_for(session_id, ctx.settings.signing_key),
+        refresh_expires_at=refresh.expires_at,
     )
 
 
@@ -170,7 +176,14 @@ async def login(ctx: ServiceContext, *, email: str, password: str, client: Clien
     )
     await ctx.sessions.create(session)
     ctx.events.emit(SecurityEvent.LOGIN_SUCCEEDED, user_id=account.id, session_id=session.id)
-    return _mint_pair(ctx, session=session, access_token_id=access_token_id, now=now)
+    return _mint_pair(
+        ctx,
+        user_id=account.id,
+        session_id=session.id,
+        refresh=RefreshGrant(refresh_token_id, now, session.expires_at),
+        access_token_id=access_token_id,
+        now=now,
+    )
 
 
 async def refresh(
@@ -196,7 +209,6 @@ async def refresh(
         expires_at=now + timedelta(days=ctx.settings.REFRESH_TOKEN_EXPIRE_DAYS),
         grace=timedelta(seconds=ctx.settings.REFRESH_REUSE_GRACE_SECONDS),
     )
-    session = rotation.session
     if rotation.outcome is RotationOutcome.REUSED:
         ctx.session_cache.discard(claims.session_id)
         ctx.events.emit(
@@ -205,17 +217,23 @@ async def refresh(
             session_id=claims.session_id,
         )
         raise RefreshTokenReused
-    if rotation.outcome is RotationOutcome.DEAD or session is None:
+    if rotation.outcome is RotationOutcome.DEAD or rotation.current is None:
         ctx.events.emit(SecurityEvent.REFRESH_REJECTED, user_id=claims.user_id)
         raise SessionRevoked
-    account = await load_account(ctx, session.user_id)
+    # The store found the session under this user id: the claim is the session's owner.
+    account = await load_account(ctx, claims.user_id)
     if account is None or not account.is_active:
         ctx.events.emit(SecurityEvent.REFRESH_REJECTED, user_id=claims.user_id)
         raise SessionRevoked
-    ctx.events.emit(
-        SecurityEvent.REFRESHED, user_id=session.user_id, outcome=rotation.outcome.value
+    ctx.events.emit(SecurityEvent.REFRESHED, user_id=claims.user_id, outcome=rotation.outcome.value)
+    return _mint_pair(
+        ctx,
+        user_id=claims.user_id,
+        session_id=claims.session_id,
+        refresh=rotation.current,
+        access_token_id=access_token_id,
+        now=now,
     )
-    return _mint_pair(ctx, session=session, access_token_id=access_token_id, now=now)
 
 
 async def logout(ctx: ServiceContext, *, principal: Principal, refresh_token: str | None) -> None:

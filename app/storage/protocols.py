@@ -36,9 +36,19 @@ class RotationOutcome(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class RefreshGrant:
+    """The refresh token a session accepts next, and until when the session lasts."""
+
+    jti: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Rotation:
     outcome: RotationOutcome
-    session: SessionRecord | None
+    # The session's current refresh token: set for ROTATED (the new one) and GRACE.
+    current: RefreshGrant | None
 
 
 class SessionStore(Protocol):

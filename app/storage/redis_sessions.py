@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from redis.asyncio import Redis, RedisCluster
 
-from app.storage.protocols import Rotation, RotationOutcome, SessionRecord
+from app.storage.protocols import RefreshGrant, Rotation, RotationOutcome, SessionRecord
 
 _TIMES = ("created_at", "last_seen_at", "expires_at", "refresh_issued_at", "revoked_at")
 _FIELDS = tuple(field.name for field in fields(SessionRecord))
@@ -37,10 +37,10 @@ if s[1] == ARGV[1] then
   redis.call('EXPIREAT', KEYS[2], expiry, 'NX')
   redis.call('EXPIREAT', KEYS[2], expiry, 'GT')
   if live then redis.call('ZADD', live, 'XX', 'GT', ARGV[4], ARGV[7]) end
-  return {'rotated', redis.call('HGETALL', KEYS[1])}
+  return {'rotated'}
 end
 if s[2] == ARGV[1] and now - tonumber(s[3]) <= tonumber(ARGV[5]) then
-  return {'grace', redis.call('HGETALL', KEYS[1])}
+  return {'grace', s[1], s[3], s[4]}
 end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[6])
@@ -81,17 +81,17 @@ def _encode(session: SessionRecord) -> dict[str, str]:
     return encoded
 
 
+def _time(stored: str) -> datetime:
+    return datetime.fromtimestamp(float(stored), tz=UTC)
+
+
 def _decode(raw: dict[str, str]) -> SessionRecord:
     values: dict[str, Any] = {name: raw.get(name) for name in _FIELDS}
     for name in _TIMES:
         if values[name] is not None:
-            values[name] = datetime.fromtimestamp(float(values[name]), tz=UTC)
+            values[name] = _time(values[name])
     values["user_id"] = int(values["user_id"])
     return SessionRecord(**values)
-
-
-def _pairs(flat: list[str]) -> dict[str, str]:
-    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 class RedisSessionStore:
@@ -162,9 +162,12 @@ class RedisSessionStore:
         outcome = RotationOutcome(result[0])
         if self._cluster:
             await self._update_live_index_on_cluster(outcome, member, expires_at)
-        if outcome in (RotationOutcome.REUSED, RotationOutcome.DEAD):
-            return Rotation(outcome, None)
-        return Rotation(outcome, _decode(_pairs(result[1])))
+        if outcome is RotationOutcome.ROTATED:
+            return Rotation(outcome, RefreshGrant(new_jti, now, expires_at))
+        if outcome is RotationOutcome.GRACE:
+            jti, issued_at, session_expires_at = result[1:]
+            return Rotation(outcome, RefreshGrant(jti, _time(issued_at), _time(session_expires_at)))
+        return Rotation(outcome, None)
 
     async def _update_live_index_on_cluster(
         self, outcome: RotationOutcome, member: str, expires_at: datetime

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Table, bindparam, func, insert, select, text,
 from app.db.statements import PreparedStatement
 from app.db.units import UnitOfWorkRunner
 from app.models import AuthSession
-from app.storage.protocols import Rotation, RotationOutcome, SessionRecord
+from app.storage.protocols import RefreshGrant, Rotation, RotationOutcome, SessionRecord
 
 _SESSIONS = cast(Table, AuthSession.__table__)
 _C = _SESSIONS.c
@@ -26,7 +26,7 @@ _OWNED = (_C.id == bindparam("p_id"), _C.user_id == bindparam("p_user_id"))
 _INSERT = PreparedStatement(insert(_SESSIONS))
 _SELECT_ONE = PreparedStatement(select(_SESSIONS).where(*_OWNED))
 # The swap is one conditional UPDATE: of racing callers presenting the current jti, exactly one
-# matches it, and it gets the updated row back.
+# matches it.
 _ROTATE = PreparedStatement(
     update(_SESSIONS)
     .where(*_OWNED, _C.refresh_jti == bindparam("p_presented_jti"), *_LIVE)
@@ -37,7 +37,6 @@ _ROTATE = PreparedStatement(
         last_seen_at=bindparam("p_now"),
         expires_at=bindparam("p_expires_at"),
     )
-    .returning(*_SESSIONS.c)
 )
 _REVOKE_ONE = PreparedStatement(
     update(_SESSIONS).where(*_OWNED, *_LIVE).values(revoked_at=bindparam("p_now"))
@@ -113,22 +112,25 @@ class SqlSessionStore:
                     "p_now": now,
                     "p_expires_at": expires_at,
                 },
-            ).first()
-            if swapped is not None:
-                return Rotation(RotationOutcome.ROTATED, _record(swapped))
+            )
+            if swapped.rowcount == 1:
+                return Rotation(RotationOutcome.ROTATED, RefreshGrant(new_jti, now, expires_at))
             row = _SELECT_ONE.execute(db, owned).first()
             if row is None:
                 return Rotation(RotationOutcome.DEAD, None)
             session = _record(row)
             if not session.is_live(now):
-                return Rotation(RotationOutcome.DEAD, session)
+                return Rotation(RotationOutcome.DEAD, None)
             if (
                 session.previous_refresh_jti == presented_jti
                 and now - session.refresh_issued_at <= grace
             ):
-                return Rotation(RotationOutcome.GRACE, session)
+                current = RefreshGrant(
+                    session.refresh_jti, session.refresh_issued_at, session.expires_at
+                )
+                return Rotation(RotationOutcome.GRACE, current)
             _REVOKE_UNCONDITIONALLY.execute(db, {**owned, "p_now": now})
-            return Rotation(RotationOutcome.REUSED, session)
+            return Rotation(RotationOutcome.REUSED, None)
 
         return await self._runner.run(rotate)
 

@@ -12,7 +12,13 @@ from app.core.config import Settings
 from app.core.tokens import new_token_id
 from app.services.startup import prepare_from_settings
 from app.storage.factory import build_storage
-from app.storage.protocols import RotationOutcome, SessionRecord, SessionStore
+from app.storage.protocols import (
+    RefreshGrant,
+    Rotation,
+    RotationOutcome,
+    SessionRecord,
+    SessionStore,
+)
 from app.storage.redis_sessions import RedisSessionStore
 from app.storage.sql_sessions import SqlSessionStore
 from tests.conftest import (
@@ -83,8 +89,8 @@ async def test_rotation_outcomes(store: SessionStore) -> None:
     later = NOW + timedelta(minutes=5)
     expires = later + timedelta(days=7)
 
-    async def rotate(presented: str, new: str, at: datetime) -> RotationOutcome:
-        rotation = await store.rotate(
+    async def rotate(presented: str, new: str, at: datetime) -> Rotation:
+        return await store.rotate(
             session.id,
             user_id=ADMIN_ID,
             presented_jti=presented,
@@ -93,31 +99,31 @@ async def test_rotation_outcomes(store: SessionStore) -> None:
             expires_at=expires,
             grace=GRACE,
         )
-        return rotation.outcome
 
-    rotation = await store.rotate(
-        session.id,
-        user_id=ADMIN_ID,
-        presented_jti="jti-0",
-        new_jti="jti-1",
-        now=later,
-        expires_at=expires,
-        grace=GRACE,
+    rotated = RefreshGrant("jti-1", later, expires)
+    assert await rotate("jti-0", "jti-1", later) == Rotation(RotationOutcome.ROTATED, rotated)
+    stored = await store.get(session.id, user_id=ADMIN_ID)
+    assert stored is not None
+    assert (stored.refresh_jti, stored.previous_refresh_jti) == ("jti-1", "jti-0")
+    assert (stored.refresh_issued_at, stored.last_seen_at, stored.expires_at) == (
+        later,
+        later,
+        expires,
     )
-    assert rotation.outcome is RotationOutcome.ROTATED
-    assert rotation.session is not None
-    assert rotation.session.refresh_jti == "jti-1"
-    assert rotation.session.previous_refresh_jti == "jti-0"
-    assert rotation.session.expires_at == expires
     assert await store.count_live(later) == 1
-    assert await rotate("jti-0", "jti-x", later + timedelta(seconds=1)) is RotationOutcome.GRACE
+    # Within the grace period the previous token gets the current one, which stays as it was.
+    grace = await rotate("jti-0", "jti-x", later + timedelta(seconds=1))
+    assert grace == Rotation(RotationOutcome.GRACE, rotated)
+    assert await store.get(session.id, user_id=ADMIN_ID) == stored
     assert await store.count_live(later) == 1
-    assert await rotate("jti-0", "jti-y", later + GRACE * 2) is RotationOutcome.REUSED
+    assert await rotate("jti-0", "jti-y", later + GRACE * 2) == Rotation(
+        RotationOutcome.REUSED, None
+    )
     assert await store.count_live(later) == 0
     # Revoked: Redis forgets the session, SQL keeps it marked.
-    stored = await store.get(session.id, user_id=ADMIN_ID)
-    assert stored is None or stored.revoked_at is not None
-    assert await rotate("jti-1", "jti-2", later + GRACE * 3) is RotationOutcome.DEAD
+    revoked = await store.get(session.id, user_id=ADMIN_ID)
+    assert revoked is None or revoked.revoked_at is not None
+    assert await rotate("jti-1", "jti-2", later + GRACE * 3) == Rotation(RotationOutcome.DEAD, None)
     assert await store.count_live(later) == 0
 
 
