@@ -13,7 +13,6 @@ and a runner executes each one as a single transaction:
 import asyncio
 import contextlib
 import queue
-import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,8 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.db.engine import SQLITE_BUSY_TIMEOUT_MS, configure_sqlite_connection
 
 T = TypeVar("T")
-# UPDATE … RETURNING arrived in SQLite 3.35 (2021).
-MIN_SQLITE_VERSION = (3, 35)
 # Units that queued up while a batch ran go into the next one, this many at most: a batch
 # holds SQLite's write lock, which other processes wait for, until it commits.
 MAX_BATCH = 64
@@ -215,11 +212,6 @@ class SqliteThreadRunner:
     """
 
     def __init__(self, url: URL) -> None:
-        if sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
-            raise RuntimeError(
-                f"SQLite {'.'.join(map(str, MIN_SQLITE_VERSION))} or newer is needed "
-                f"(UPDATE … RETURNING); this Python has {sqlite3.sqlite_version}"
-            )
         self._engine: Engine = create_engine(
             url.set(drivername="sqlite+pysqlite"),
             pool_size=2,

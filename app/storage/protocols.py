@@ -75,7 +75,8 @@ class SessionStore(Protocol):
 
         Only one caller presenting the current jti ever wins. Presenting the previous jti within
         `grace` of the last rotation is GRACE; any other stale jti is REUSED and revokes the
-        session.
+        session. `Rotation.current` is the refresh token the session accepts next after
+        ROTATED (the new one) and GRACE (the current one), and None after REUSED and DEAD.
         """
         ...
 

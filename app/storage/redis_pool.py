@@ -8,6 +8,11 @@ path, checkout and release cost as much CPU as sending the command and parsing i
 This pool keeps redis-py's own connection handling (`get_available_connection`,
 `ensure_connection`, reconnect on release) and replaces only the waiting: a semaphore counts
 the free places, and a caller waits, first come first served, only when none is left.
+
+What it leaves out, none of which the service uses: redis-py's pool metrics (OpenTelemetry),
+the after-release event that streaming credential providers re-authenticate on, and the
+maintenance notifications of Redis Enterprise (RESP3 only), which rebind connections under a
+pool lock this pool does not take, and which it therefore turns off.
 """
 
 import asyncio
@@ -15,12 +20,14 @@ from typing import Any
 
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.maint_notifications import MaintNotificationsConfig
 
 
 class BoundedConnectionPool(ConnectionPool):
     """At most `max_connections` in use; a caller beyond that waits up to `timeout` seconds."""
 
     def __init__(self, *, timeout: float, **kwargs: Any) -> None:
+        kwargs["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
         super().__init__(**kwargs)
         self.timeout = timeout
         self._places = asyncio.Semaphore(self.max_connections)
@@ -28,7 +35,11 @@ class BoundedConnectionPool(ConnectionPool):
     async def get_connection(self, *_args: Any, **_options: Any) -> AbstractConnection:
         await self._take_place()
         # Between the place and the connection nothing awaits, so no one else can take it.
-        connection: AbstractConnection = self.get_available_connection()  # type: ignore[no-untyped-call]
+        try:
+            connection: AbstractConnection = self.get_available_connection()  # type: ignore[no-untyped-call]
+        except BaseException:
+            self._places.release()
+            raise
         try:
             await self.ensure_connection(connection)
         except BaseException:
@@ -48,11 +59,12 @@ class BoundedConnectionPool(ConnectionPool):
             raise RedisConnectionError("No connection available.") from timed_out
 
     async def release(self, connection: AbstractConnection) -> None:
+        # A connection this pool did not hand out (KeyError) gives back no place.
+        self._in_use_connections.remove(connection)
         try:
             if connection.should_reconnect():  # type: ignore[no-untyped-call]
                 await connection.disconnect()
-            # Moved in one step, with no await in between: a connection is always counted.
-            self._in_use_connections.remove(connection)
-            self._available_connections.append(connection)
         finally:
+            # Even when the disconnect fails or is cancelled: the next checkout reconnects it.
+            self._available_connections.append(connection)
             self._places.release()

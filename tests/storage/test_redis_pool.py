@@ -10,6 +10,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.storage.redis_pool import BoundedConnectionPool
 from tests.conftest import REDIS_TEST_URL
@@ -28,10 +29,17 @@ def _pool(url: str = REDIS_TEST_URL, **options: Any) -> BoundedConnectionPool:
     return BoundedConnectionPool.from_url(url, **values)
 
 
+async def _assert_every_place_free(pool: BoundedConnectionPool) -> None:
+    held = [await asyncio.wait_for(pool.get_connection(), 0.5) for _ in range(pool.max_connections)]
+    for connection in held:
+        await pool.release(connection)
+
+
 @pytest.fixture
 async def pool() -> AsyncIterator[BoundedConnectionPool]:
     pool = _pool()
     yield pool
+    await _assert_every_place_free(pool)
     await pool.disconnect()
 
 
@@ -161,3 +169,39 @@ async def test_a_connection_marked_for_reconnect_is_closed_on_release(
     again = await pool.get_connection()
     assert again.is_connected
     await pool.release(again)
+
+
+async def test_a_failed_disconnect_on_release_still_gives_the_place_back(
+    pool: BoundedConnectionPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connection: AbstractConnection = await pool.get_connection()
+    connection.mark_for_reconnect()  # type: ignore[no-untyped-call]
+
+    async def disconnect_fails(*_: object, **__: object) -> None:
+        raise RedisTimeoutError("Timed out closing connection")
+
+    monkeypatch.setattr(connection, "disconnect", disconnect_fails)
+    with pytest.raises(RedisTimeoutError):
+        await pool.release(connection)
+    monkeypatch.undo()
+
+    # Both places are free, and the connection serves again once reconnected.
+    await _assert_every_place_free(pool)
+
+
+async def test_releasing_a_connection_twice_gives_back_one_place(
+    pool: BoundedConnectionPool,
+) -> None:
+    connection = await pool.get_connection()
+    await pool.release(connection)
+    with pytest.raises(KeyError):
+        await pool.release(connection)
+
+    held = [await pool.get_connection(), await pool.get_connection()]
+    third = asyncio.create_task(pool.get_connection())
+    assert await _is_waiting(third)
+    third.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await third
+    for connection in held:
+        await pool.release(connection)
