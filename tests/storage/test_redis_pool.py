@@ -30,7 +30,7 @@ def _pool(url: str = REDIS_TEST_URL, **options: Any) -> BoundedConnectionPool:
 
 
 async def _assert_every_place_free(pool: BoundedConnectionPool) -> None:
-    held = [await asyncio.wait_for(pool.get_connection(), 0.5) for _ in range(pool.max_connections)]
+    held = [await asyncio.wait_for(pool.get_connection(), 0.1) for _ in range(pool.max_connections)]
     for connection in held:
         await pool.release(connection)
 
@@ -55,6 +55,16 @@ async def _connections_open_on_the_server() -> int:
 async def _is_waiting(task: "asyncio.Task[Any]") -> bool:
     await asyncio.sleep(0.05)
     return not task.done()
+
+
+async def _a_new_caller_waits(pool: BoundedConnectionPool) -> bool:
+    """Whether a caller arriving now waits for a place; it is cancelled after the look."""
+    caller = asyncio.create_task(pool.get_connection())
+    waits = await _is_waiting(caller)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    return waits
 
 
 async def test_a_caller_beyond_the_pool_waits_for_a_released_connection(
@@ -83,7 +93,7 @@ async def test_a_caller_gives_up_after_the_timeout() -> None:
     assert 0.15 <= time.monotonic() - started < 1.5
     await pool.release(held)
     # The caller that gave up took no place with it.
-    await pool.release(await asyncio.wait_for(pool.get_connection(), 0.1))
+    await _assert_every_place_free(pool)
     await pool.disconnect()
 
 
@@ -127,21 +137,12 @@ async def test_a_burst_of_commands_never_opens_more_connections_than_the_limit()
 
 async def test_a_cancelled_waiter_leaves_no_place_taken(pool: BoundedConnectionPool) -> None:
     held = [await pool.get_connection(), await pool.get_connection()]
-    waiter = asyncio.create_task(pool.get_connection())
-    assert await _is_waiting(waiter)
-    waiter.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await waiter
+    assert await _a_new_caller_waits(pool)
 
     for connection in held:
         await pool.release(connection)
 
-    again = [
-        await asyncio.wait_for(pool.get_connection(), 0.1),
-        await asyncio.wait_for(pool.get_connection(), 0.1),
-    ]
-    for connection in again:
-        await pool.release(connection)
+    await _assert_every_place_free(pool)
 
 
 async def test_a_connection_that_cannot_connect_gives_its_place_back() -> None:
@@ -198,10 +199,6 @@ async def test_releasing_a_connection_twice_gives_back_one_place(
         await pool.release(connection)
 
     held = [await pool.get_connection(), await pool.get_connection()]
-    third = asyncio.create_task(pool.get_connection())
-    assert await _is_waiting(third)
-    third.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await third
+    assert await _a_new_caller_waits(pool)
     for connection in held:
         await pool.release(connection)
