@@ -104,18 +104,18 @@ async def _ensure_login_allowed(
 
     Both are keyed by the submitted email, existing or not, so they reveal nothing. A client
     whose address holds one of the user's live sessions is exempt from both: an attacker can
-    keep strangers out, but not the owner on their usual network. Returns whether the client
-    was let in only by that exemption.
+    keep strangers out, but not the owner on their usual network. Returns whether a success
+    should forget the failed sign-ins on record: never when there are none, and never when
+    the client was let in only by the exemption, which must not reset the attacker's count.
     """
     try:
         await ctx.limiter.hit(LOGIN_ACCOUNT, email)
-        await ctx.limiter.ensure_not_locked(email)
+        return await ctx.limiter.ensure_not_locked(email)
     except RateLimited as refusal:
         if await _has_session_from(ctx, account, client):
-            return True
+            return False
         ctx.events.emit(SecurityEvent.RATE_LIMITED, policy=refusal.policy, user_id=_id(account))
         raise
-    return False
 
 
 async def _has_session_from(
@@ -141,7 +141,7 @@ async def login(ctx: ServiceContext, *, email: str, password: str, client: Clien
     email = normalize_email(email)
     found = await ctx.accounts.credentials(email)
     account = found.account if found else None
-    exempted = await _ensure_login_allowed(ctx, email=email, account=account, client=client)
+    forget_failures = await _ensure_login_allowed(ctx, email=email, account=account, client=client)
     valid, new_hash = await ctx.hasher.verify(password, found.hashed_password if found else None)
     if found is None or not valid or not found.account.is_active:
         ctx.events.emit(SecurityEvent.LOGIN_FAILED, user_id=_id(account))
@@ -149,8 +149,7 @@ async def login(ctx: ServiceContext, *, email: str, password: str, client: Clien
             ctx.events.emit(SecurityEvent.ACCOUNT_LOCKED, user_id=_id(account))
         raise InvalidCredentials
     account = found.account
-    if not exempted:
-        # The owner getting in past a lock must not reset the attacker's count of failures.
+    if forget_failures:
         await ctx.limiter.clear_failures(email)
     if new_hash is not None:
         await ctx.accounts.upgrade_password_hash(

@@ -5,7 +5,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from limits import RateLimitItem, RateLimitItemPerSecond, parse_many
+from limits import RateLimitItem, RateLimitItemPerSecond, WindowStats, parse_many
 from limits.aio.storage import Storage as LimitsStorage
 from limits.aio.strategies import (
     FixedWindowRateLimiter,
@@ -35,6 +35,10 @@ MAX_LEASED_CLIENTS = 100_000
 
 def _window_seconds(item: RateLimitItem) -> int:
     return int(item.get_expiry())
+
+
+def _seconds_until_reset(stats: WindowStats) -> int:
+    return math.ceil(stats.reset_time - time.time())
 
 
 @dataclass
@@ -113,8 +117,7 @@ class RateLimiter:
         )
 
     async def _retry_after(self, item: RateLimitItem, *identifiers: str) -> int:
-        stats = await self._strategy.get_window_stats(item, *identifiers)
-        return math.ceil(stats.reset_time - time.time())
+        return _seconds_until_reset(await self._strategy.get_window_stats(item, *identifiers))
 
     async def hit(self, policy: str, key: str) -> None:
         """Spend one request of `key`'s budget under `policy`, or raise RateLimited."""
@@ -129,17 +132,25 @@ class RateLimiter:
                     retry_after=await self._retry_after(budget.item, policy, key),
                 )
 
-    async def ensure_not_locked(self, account_key: str) -> None:
-        """Raise AccountLocked while the account has too many recent failed sign-ins."""
+    async def ensure_not_locked(self, account_key: str) -> bool:
+        """Raise AccountLocked while the account has too many recent failed sign-ins; otherwise
+        return whether any failed sign-in still counts against it.
+
+        With none counted, a successful sign-in has nothing to forget and can skip
+        `clear_failures`, a Redis round trip (two keys of a sliding window) on every sign-in.
+        What a sliding window may keep, under one failure weighted down from the previous
+        window, only shrinks, and added to whole failures it never reaches the next one.
+        """
         if self._lockout is None:
-            return
-        if await self._strategy.test(self._lockout, "lockout", account_key):
-            return
+            return False
+        stats = await self._strategy.get_window_stats(self._lockout, "lockout", account_key)
+        if stats.remaining > 0:
+            return stats.remaining < self._lockout.amount
         raise AccountLocked(
             policy="lockout",
             amount=self._lockout.amount,
             window_seconds=_window_seconds(self._lockout),
-            retry_after=await self._retry_after(self._lockout, "lockout", account_key),
+            retry_after=_seconds_until_reset(stats),
         )
 
     async def record_failure(self, account_key: str) -> bool:
