@@ -138,8 +138,12 @@ class RateLimiter:
 
         With none counted, a successful sign-in has nothing to forget and can skip
         `clear_failures`, a Redis round trip (two keys of a sliding window) on every sign-in.
-        What a sliding window may keep, under one failure weighted down from the previous
-        window, only shrinks, and added to whole failures it never reaches the next one.
+        The sliding window is the one strategy where that is not exactly a clear: what it
+        keeps counts for less than one failure and only shrinks, but on Redis its keys also
+        set when the window turns, and a kept turn is not moved to the next failure. At a
+        turn the strategy may admit one guess over the threshold, which an attacker can
+        arrange with their own failures anyway: the skip moves where a turn falls, not what
+        it admits.
         """
         if self._lockout is None:
             return False

@@ -111,8 +111,8 @@ async def test_a_fixed_window_is_counted_request_by_request(
 async def test_the_lockout_check_tells_whether_failures_are_on_record(
     storage: Storage, database_url: str, strategy: str
 ) -> None:
-    # The lockout window is 15 minutes: a test run straddling a window's turn, which could
-    # drop the earlier failures of a sliding or fixed window, is a chance of about 1 in 10^5.
+    # The embedded sliding window turns on multiples of 15 minutes of the clock: a run that
+    # straddles a turn, which could weigh the earlier failures down, is about 1 in 10^5.
     settings = make_settings(database_url, RATE_LIMIT_STRATEGY=strategy, LOGIN_LOCKOUT_THRESHOLD=3)
     limiter = _limiter(settings, storage)
     account = f"lockout-{strategy}@example.com"

@@ -1,6 +1,7 @@
 """Every session store keeps the same contract: SQL on SQLite, SQL on PostgreSQL, and Redis."""
 
 import asyncio
+import math
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -244,17 +245,24 @@ async def test_creation_and_rotation_survive_redis_forgetting_their_scripts(
 async def test_redis_expires_a_session_with_it_and_the_index_with_the_last_one(
     redis_store: RedisSessionStore,
 ) -> None:
-    later_ending = _session()
-    sooner_ending = _session(created=NOW - timedelta(days=1))
-    await redis_store.create(sooner_ending)
-    await redis_store.create(later_ending)
+    # Created in the middle, the latest, then the soonest ending: the index's expiry is set
+    # by the first, raised by the second and not lowered by the third. Times fall between
+    # whole seconds, which Redis expiries cannot hold: a key lives until the second after.
+    start = NOW + timedelta(milliseconds=250)
+    middle, latest, soonest = (
+        _session(created=start + timedelta(days=offset)) for offset in (-1, 0, -2)
+    )
+    for session in (middle, latest, soonest):
+        await redis_store.create(session)
     raw = Redis.from_url(REDIS_TEST_URL)
     user_keys = f"{REDIS_TEST_PREFIX}:{{{ADMIN_ID}}}"
     try:
-        for session in (later_ending, sooner_ending):
+        for session in (middle, latest, soonest):
             expiry = await raw.expiretime(f"{user_keys}:session:{session.id}")
-            assert expiry == int(session.expires_at.timestamp())
+            assert expiry == math.ceil(session.expires_at.timestamp())
+            score = await raw.zscore(f"{user_keys}:sessions", session.id)
+            assert score == session.expires_at.timestamp()
         index_expiry = await raw.expiretime(f"{user_keys}:sessions")
-        assert index_expiry == int(later_ending.expires_at.timestamp())
+        assert index_expiry == math.ceil(latest.expires_at.timestamp())
     finally:
         await raw.aclose()
