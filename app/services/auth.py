@@ -179,7 +179,7 @@ async def login(ctx: ServiceContext, *, email: str, password: str, client: Clien
         ctx,
         user_id=account.id,
         session_id=session.id,
-        refresh=RefreshGrant(session.refresh_jti, session.refresh_issued_at, session.expires_at),
+        refresh=session.refresh_grant(),
         access_token_id=access_token_id,
         now=now,
     )

@@ -27,6 +27,10 @@ class SessionRecord:
         """Not revoked and not expired."""
         return self.revoked_at is None and self.expires_at > now
 
+    def refresh_grant(self) -> "RefreshGrant":
+        """The refresh token this session accepts now."""
+        return RefreshGrant(self.refresh_jti, self.refresh_issued_at, self.expires_at)
+
 
 class RotationOutcome(enum.Enum):
     ROTATED = "rotated"

@@ -95,6 +95,10 @@ def _encode(session: SessionRecord) -> dict[str, str]:
     return encoded
 
 
+def _live_member(user_id: int, session_id: str) -> str:
+    return f"{user_id}:{session_id}"
+
+
 def _time(stored: str) -> datetime:
     return datetime.fromtimestamp(float(stored), tz=UTC)
 
@@ -127,11 +131,17 @@ class RedisSessionStore:
     def _index_key(self, user_id: int) -> str:
         return f"{self._prefix}:{{{user_id}}}:sessions"
 
-    async def create(self, session: SessionRecord) -> None:
-        keys = [self._session_key(session.user_id, session.id), self._index_key(session.user_id)]
+    def _script_keys(self, user_id: int, session_id: str) -> list[str]:
+        """The keys a create or rotate script writes: the session, the user's index and, on a
+        single server, the global live index."""
+        keys = [self._session_key(user_id, session_id), self._index_key(user_id)]
         if not self._cluster:
             keys.append(self._live_key)
-        member = f"{session.user_id}:{session.id}"
+        return keys
+
+    async def create(self, session: SessionRecord) -> None:
+        keys = self._script_keys(session.user_id, session.id)
+        member = _live_member(session.user_id, session.id)
         score = repr(session.expires_at.timestamp())
         fields = [item for pair in _encode(session).items() for item in pair]
         expiry = math.ceil(session.expires_at.timestamp())
@@ -154,10 +164,8 @@ class RedisSessionStore:
         expires_at: datetime,
         grace: timedelta,
     ) -> Rotation:
-        member = f"{user_id}:{session_id}"
-        keys = [self._session_key(user_id, session_id), self._index_key(user_id)]
-        if not self._cluster:
-            keys.append(self._live_key)
+        member = _live_member(user_id, session_id)
+        keys = self._script_keys(user_id, session_id)
         args: list[str | float] = [
             presented_jti,
             new_jti,
@@ -207,7 +215,7 @@ class RedisSessionStore:
             ],
             args=[keep or "", repr(now.timestamp()), *session_ids],
         )
-        gone = [f"{user_id}:{sid}" for sid in session_ids if sid != keep]
+        gone = [_live_member(user_id, sid) for sid in session_ids if sid != keep]
         if gone:
             await self._redis.zrem(self._live_key, *gone)
         return int(revoked)

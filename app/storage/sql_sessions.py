@@ -125,10 +125,7 @@ class SqlSessionStore:
                 session.previous_refresh_jti == presented_jti
                 and now - session.refresh_issued_at <= grace
             ):
-                current = RefreshGrant(
-                    session.refresh_jti, session.refresh_issued_at, session.expires_at
-                )
-                return Rotation(RotationOutcome.GRACE, current)
+                return Rotation(RotationOutcome.GRACE, session.refresh_grant())
             _REVOKE_UNCONDITIONALLY.execute(db, {**owned, "p_now": now})
             return Rotation(RotationOutcome.REUSED, None)
 
