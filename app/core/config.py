@@ -113,6 +113,7 @@ class Settings(BaseSettings):
 
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     LOG_FORMAT: Literal["json", "console"] = "json"
+    OPENTELEMETRY_ENABLED: bool = False
 
     @field_validator("BACKEND_CORS_ORIGINS", "TRUSTED_PROXIES", mode="before")
     @classmethod
