@@ -419,6 +419,58 @@ def sign_in(url: str, email: str, sessions: int) -> list[dict[str, str]]:
     ]
 
 
+@dataclass
+class Storm:
+    login: WrkResult
+    probe: WrkResult
+    cpu: CpuSeconds
+
+    def cpu_per_login(self) -> str:
+        per_login = 1000 / max(self.login.requests, 1)
+        cpu = self.cpu
+        return (
+            f"hashing threads {cpu.hashing * per_login:.1f} ms, "
+            f"rest of the server {(cpu.server - cpu.hashing) * per_login:.1f} ms, "
+            f"rest of the machine {(cpu.machine - cpu.server) * per_login:.1f} ms "
+            f"(wrk, the probe, the kernel, the database and Redis servers): hashing had "
+            f"{cpu.hashing / cpu.machine:.0%} of the busy CPU"
+        )
+
+
+def login_storm(
+    url: str,
+    pid: int,
+    *,
+    probe_url: str,
+    access_token: str,
+    login_env: dict[str, str],
+    duration: int,
+) -> Storm:
+    """8 connections signing in for `duration` seconds while the paced probe runs beside them,
+    and the CPU the server (`pid`) and the machine spent meanwhile."""
+    result: dict[str, WrkResult] = {}
+
+    def sign_ins() -> None:
+        result["login"] = wrk(
+            url + "/api/v1/auth/login",
+            connections=8,
+            threads=1,
+            duration=duration,
+            script="login.lua",
+            env=login_env,
+        )
+
+    sign_in_thread = threading.Thread(target=sign_ins)
+    cpu_before = cpu_seconds(pid)
+    sign_in_thread.start()
+    time.sleep(0.5)
+    probe = paced_probe(
+        probe_url, access_token=access_token, per_second=PROBE_RATE, duration=duration - 1
+    )
+    sign_in_thread.join()
+    return Storm(login=result["login"], probe=probe, cpu=cpu_seconds(pid) - cpu_before)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -544,31 +596,27 @@ def main() -> None:
         # Measured here, just before the storm: the machine's speed drifts over a run.
         hash_alone_ms = measure_hash_ms(settings, at_once=1)
         hash_all_cores_ms = measure_hash_ms(settings, at_once=cores)
-        storm_result: dict[str, WrkResult] = {}
-
-        def storm() -> None:
-            storm_result["login"] = wrk(
-                url + "/api/v1/auth/login",
-                connections=8,
-                threads=1,
-                duration=args.duration,
-                script="login.lua",
-                env=login_env,
-            )
-
-        storm_thread = threading.Thread(target=storm)
-        cpu_before_storm = cpu_seconds(pid)
-        storm_thread.start()
-        time.sleep(0.5)
-        during_storm = paced_probe(
-            url + "/api/v1/users/me",
+        storm = login_storm(
+            url,
+            pid,
+            probe_url=url + "/api/v1/users/me",
             access_token=access,
-            per_second=PROBE_RATE,
-            duration=args.duration - 1,
+            login_env=login_env,
+            duration=args.duration,
         )
-        storm_thread.join()
-        storm_cpu = cpu_seconds(pid) - cpu_before_storm
         peak_rss_mb = rss.stop()
+        with server("bench.bare_login_app:app", {**env, **login_env}, workdir) as (
+            bare_login_url,
+            bare_login_pid,
+        ):
+            bare_storm = login_storm(
+                bare_login_url,
+                bare_login_pid,
+                probe_url=bare_login_url + "/bare",
+                access_token="none",
+                login_env=login_env,
+                duration=args.duration,
+            )
 
     print(
         f"\nbackend: {args.backend}   cores: {cores}   seeded: {args.seed}   "
@@ -585,30 +633,28 @@ def main() -> None:
         )
     capacity_alone = cores / (hash_alone_ms / 1000)
     capacity = cores / (hash_all_cores_ms / 1000)
-    login = storm_result["login"]
     print(
         f"\npassword hash (argon2id, same settings): {hash_alone_ms:.1f} ms alone"
         f" -> {capacity_alone:.1f} logins/s on {cores} cores; {hash_all_cores_ms:.1f} ms"
         f" with {cores} at once -> {capacity:.1f} logins/s"
     )
     print(
-        f"login storm (8 connections): {login.requests_per_second:.1f} logins/s = "
-        f"{login.requests_per_second / capacity:.0%} of hashing capacity "
-        f"({login.requests_per_second / capacity_alone:.0%} of cores / hash alone), "
-        f"errors {login.errors}"
+        f"login storm (8 connections): {storm.login.requests_per_second:.1f} logins/s = "
+        f"{storm.login.requests_per_second / capacity:.0%} of hashing capacity "
+        f"({storm.login.requests_per_second / capacity_alone:.0%} of cores / hash alone), "
+        f"errors {storm.login.errors}"
     )
-    per_login = 1000 / max(login.requests, 1)
-    print(
-        f"CPU per login in the storm: hashing threads {storm_cpu.hashing * per_login:.1f} ms, "
-        f"rest of the server {(storm_cpu.server - storm_cpu.hashing) * per_login:.1f} ms, "
-        f"rest of the machine {(storm_cpu.machine - storm_cpu.server) * per_login:.1f} ms "
-        f"(wrk, the probe, the kernel, the database and Redis servers): hashing had "
-        f"{storm_cpu.hashing / storm_cpu.machine:.0%} of the busy CPU"
-    )
+    print(f"CPU per login in the storm: {storm.cpu_per_login()}")
     print(
         f"GET /api/v1/users/me during the storm ({PROBE_RATE}/s, paced): "
-        f"p50 {during_storm.p50_ms:.2f} ms, "
-        f"p99 {during_storm.p99_ms:.2f} ms, errors {during_storm.errors}"
+        f"p50 {storm.probe.p50_ms:.2f} ms, "
+        f"p99 {storm.probe.p99_ms:.2f} ms, errors {storm.probe.errors}"
+    )
+    print(
+        f"the same storm on a bare FastAPI login that only checks the password (same hasher; "
+        f"the probe on /bare): {bare_storm.login.requests_per_second:.1f} logins/s, errors "
+        f"{bare_storm.login.errors + bare_storm.probe.errors}; CPU per login: "
+        f"{bare_storm.cpu_per_login()}"
     )
     print(f"server peak RSS: {peak_rss_mb:.0f} MB")
     shutil.rmtree(workdir, ignore_errors=True)
