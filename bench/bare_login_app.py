@@ -22,9 +22,11 @@ stored_hash: dict[str, str] = {}
 
 @asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-    stored_hash["hash"] = await hasher.hash(os.environ["LOGIN_PASSWORD"])
-    yield
-    hasher.close()
+    try:
+        stored_hash["hash"] = await hasher.hash(os.environ["LOGIN_PASSWORD"])
+        yield
+    finally:
+        hasher.close()
 
 
 app = FastAPI(lifespan=lifespan, telemetry={"tracing": False, "metrics": False, "logs": False})

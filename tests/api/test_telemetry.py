@@ -1,10 +1,10 @@
-"""FastAPI's native OpenTelemetry: off unless OPENTELEMETRY_ENABLED, then on the global providers."""
+"""FastAPI's native OpenTelemetry: off unless OPENTELEMETRY_ENABLED; on, the global providers."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from opentelemetry import trace
+from opentelemetry import _logs, metrics, trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -16,8 +16,9 @@ from tests.conftest import make_settings, serve
 def exported_spans() -> Iterator[InMemorySpanExporter]:
     """The process's global tracer provider, as an operator's OpenTelemetry set-up installs it.
 
-    OpenTelemetry accepts one global provider per process; apps with telemetry off, as in
-    every other test, ignore it.
+    OpenTelemetry accepts one global provider per process and cannot uninstall it: shut down
+    at the end, it records nothing more. Apps with telemetry off, as in every other test,
+    never ask for it.
     """
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
@@ -26,6 +27,7 @@ def exported_spans() -> Iterator[InMemorySpanExporter]:
     if trace.get_tracer_provider() is not provider:
         pytest.fail("another global tracer provider was installed first")
     yield exporter
+    provider.shutdown()
     exporter.clear()
 
 
@@ -44,6 +46,36 @@ async def test_requests_are_not_traced_by_default(
     async with serve(make_settings(f"sqlite:///{tmp_path}/auth.db")) as (_, api):
         assert (await api.client.get("/health")).status_code == 200
     assert _server_routes(exported_spans) == []
+
+
+async def test_telemetry_off_never_looks_for_providers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reason it is off: FastAPI asks for all three providers on every request unless all
+    three signals are off."""
+    asked: list[str] = []
+
+    def recorded(name: str, original: Callable[[], object]) -> Callable[[], object]:
+        def provider() -> object:
+            asked.append(name)
+            return original()
+
+        return provider
+
+    for module, name in (
+        (trace, "get_tracer_provider"),
+        (metrics, "get_meter_provider"),
+        (_logs, "get_logger_provider"),
+    ):
+        monkeypatch.setattr(module, name, recorded(name, getattr(module, name)))
+    async with serve(make_settings(f"sqlite:///{tmp_path}/auth.db")) as (_, api):
+        assert (await api.client.get("/health")).status_code == 200
+    assert asked == []
+    # The same request to an app with telemetry on does ask: the recording works.
+    enabled = make_settings(f"sqlite:///{tmp_path}/auth.db", OPENTELEMETRY_ENABLED=True)
+    async with serve(enabled) as (_, api):
+        assert (await api.client.get("/health")).status_code == 200
+    assert set(asked) == {"get_tracer_provider", "get_meter_provider", "get_logger_provider"}
 
 
 async def test_requests_are_traced_when_enabled(
