@@ -1,7 +1,7 @@
 """Request dependencies: the unit of work, the caller, and the services' context."""
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -84,6 +84,11 @@ class SessionBearer(OAuth2PasswordBearer):
 
 get_principal = SessionBearer()
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+# The most frequent reads call `get_principal(request)` themselves: resolved by FastAPI as a
+# dependency, the same check cost about 37 µs more a request, a fifth of /users/me in-process.
+# They declare in OpenAPI the security requirement that the dependency would have added.
+SESSION_BEARER_SECURITY: dict[str, Any] = {"security": [{SessionBearer.__name__: []}]}
 
 
 async def get_admin(principal: CurrentPrincipal) -> Principal:

@@ -2,9 +2,15 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Request, status
 
-from app.api.deps import ContextDep, CurrentPrincipal
+from app.api.deps import (
+    SESSION_BEARER_SECURITY,
+    ContextDep,
+    CurrentPrincipal,
+    context_of,
+    get_principal,
+)
 from app.api.v1.prefix import API_V1
 from app.schemas.session import DeviceRead, SessionRead
 from app.services import sessions
@@ -12,10 +18,11 @@ from app.services import sessions
 router = APIRouter(prefix=f"{API_V1}/sessions", tags=["sessions"])
 
 
-@router.get("/")
-async def list_sessions(principal: CurrentPrincipal, context: ContextDep) -> list[SessionRead]:
+@router.get("/", openapi_extra=SESSION_BEARER_SECURITY)
+async def list_sessions(request: Request) -> list[SessionRead]:
     """Your live sessions, newest first; `current` marks the one making this request."""
-    records = await sessions.list_sessions(context, principal=principal)
+    principal = await get_principal(request)
+    records = await sessions.list_sessions(context_of(request), principal=principal)
     return [
         SessionRead(
             id=record.id,

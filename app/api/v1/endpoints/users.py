@@ -3,9 +3,16 @@
 from functools import lru_cache
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
-from app.api.deps import ContextDep, CurrentAdmin, CurrentPrincipal, DbDep
+from app.api.deps import (
+    SESSION_BEARER_SECURITY,
+    ContextDep,
+    CurrentAdmin,
+    CurrentPrincipal,
+    DbDep,
+    get_principal,
+)
 from app.api.v1.prefix import API_V1
 from app.schemas.user import AdminUserUpdate, ProfileUpdate, UserPage, UserRead
 from app.services import users
@@ -21,9 +28,10 @@ def _profile_json(account: Account) -> bytes:
     return UserRead.model_validate(account).model_dump_json().encode()
 
 
-@router.get("/me", response_model=UserRead)
-async def read_me(principal: CurrentPrincipal) -> Response:
+@router.get("/me", response_model=UserRead, openapi_extra=SESSION_BEARER_SECURITY)
+async def read_me(request: Request) -> Response:
     """The signed-in user."""
+    principal = await get_principal(request)
     return Response(_profile_json(principal.account), media_type="application/json")
 
 
