@@ -38,6 +38,12 @@ async def test_docs_and_openapi_are_served(api: Api) -> None:
         "/metrics",
     ):
         assert path in spec["paths"], path
+    # The hot reads authenticate in the endpoint; they must still declare the bearer scheme
+    # exactly as the routes that take it as a dependency do.
+    declared = spec["paths"]["/api/v1/users/me"]["put"]["security"]
+    assert declared == [{"SessionBearer": []}]
+    assert spec["paths"]["/api/v1/users/me"]["get"]["security"] == declared
+    assert spec["paths"]["/api/v1/sessions/"]["get"]["security"] == declared
 
 
 async def test_health_reports_the_database(api: Api) -> None:
