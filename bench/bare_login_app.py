@@ -14,6 +14,7 @@ from fastapi import FastAPI, HTTPException
 
 from app.core.config import Settings
 from app.core.passwords import PasswordHasher
+from app.main import TELEMETRY_OFF
 from app.schemas.auth import LoginRequest
 
 hasher = PasswordHasher.from_settings(Settings())
@@ -29,7 +30,7 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         hasher.close()
 
 
-app = FastAPI(lifespan=lifespan, telemetry={"tracing": False, "metrics": False, "logs": False})
+app = FastAPI(lifespan=lifespan, telemetry=TELEMETRY_OFF)
 
 
 @app.post("/api/v1/auth/login")

@@ -142,12 +142,13 @@ class RedisSessionStore:
     async def create(self, session: SessionRecord) -> None:
         keys = self._script_keys(session.user_id, session.id)
         member = _live_member(session.user_id, session.id)
-        score = repr(session.expires_at.timestamp())
+        expires = session.expires_at.timestamp()
         fields = [item for pair in _encode(session).items() for item in pair]
-        expiry = math.ceil(session.expires_at.timestamp())
-        await self._create(keys=keys, args=[expiry, score, session.id, member, *fields])
+        await self._create(
+            keys=keys, args=[math.ceil(expires), repr(expires), session.id, member, *fields]
+        )
         if self._cluster:
-            await self._redis.zadd(self._live_key, {member: session.expires_at.timestamp()})
+            await self._redis.zadd(self._live_key, {member: expires})
 
     async def get(self, session_id: str, *, user_id: int) -> SessionRecord | None:
         raw = await self._redis.hgetall(self._session_key(user_id, session_id))
