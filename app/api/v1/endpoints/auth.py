@@ -11,7 +11,7 @@ from app.api.cookies import (
     clear_session_cookies,
     set_session_cookies,
 )
-from app.api.deps import Client, ContextDep, CurrentPrincipal, DbDep, context_of
+from app.api.deps import ContextDep, CurrentPrincipal, DbDep, client_of, context_of
 from app.api.v1.prefix import API_V1
 from app.core.errors import NotAuthenticated
 from app.schemas.auth import (
@@ -70,24 +70,29 @@ async def register(body: UserCreate, context: ContextDep, db: DbDep) -> UserRead
 
 
 @router.post("/login", response_model=TokenResponse)
-async def login(body: LoginRequest, context: ContextDep, client: Client) -> Response:
+async def login(request: Request, body: LoginRequest) -> Response:
     """Sign in with a JSON body of email and password."""
-    pair = await auth.login(context, email=body.email, password=body.password, client=client)
+    context = context_of(request)
+    pair = await auth.login(
+        context, email=body.email, password=body.password, client=client_of(request)
+    )
     return _tokens(pair, context, cookies=True)
 
 
 @router.post("/login-form", response_model=TokenResponse)
 async def login_form(
+    request: Request,
     form: Annotated[LoginForm, Form()],
-    context: ContextDep,
-    client: Client,
 ) -> Response:
     """OAuth2 password flow: the form's `username` field carries the email.
 
     It sets no cookies: a form can be posted cross-site without a preflight, so cookies from
     it would let another site sign a browser into the attacker's account.
     """
-    pair = await auth.login(context, email=form.username, password=form.password, client=client)
+    context = context_of(request)
+    pair = await auth.login(
+        context, email=form.username, password=form.password, client=client_of(request)
+    )
     return _tokens(pair, context, cookies=False)
 
 
