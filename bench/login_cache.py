@@ -60,6 +60,7 @@ def stand_in(settings: Settings, work: Callable[[], object] | None) -> PasswordH
     `work` ran in those threads; with no `work`, the real hasher."""
     if work is None:
         return PasswordHasher.from_settings(settings)
+    # Named again for the class below: mypy does not carry the narrowing of `work` into it.
     job = work
 
     class StandInHasher(PasswordHasher):
