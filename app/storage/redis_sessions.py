@@ -6,6 +6,7 @@ A session is a hash that expires with the session; revocation deletes it.
 """
 
 import math
+from collections.abc import Iterator
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -14,6 +15,7 @@ from redis.asyncio import Redis, RedisCluster
 
 from app.storage.protocols import RefreshGrant, Rotation, RotationOutcome, SessionRecord
 
+SCRIPT_BATCH = 100
 _TIMES = ("created_at", "last_seen_at", "expires_at", "refresh_issued_at", "revoked_at")
 _FIELDS = tuple(field.name for field in fields(SessionRecord))
 
@@ -77,6 +79,17 @@ end
 return revoked
 """
 
+# The sessions' hashes, in the order of KEYS, each as a flat field/value list (empty when gone).
+# One script call rather than a pipeline of HGETALLs: redis-py's pipeline machinery cost more
+# than the commands.
+_READ_ALL = """
+local sessions = {}
+for i = 1, #KEYS do
+  sessions[i] = redis.call('HGETALL', KEYS[i])
+end
+return sessions
+"""
+
 _TOUCH = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HSET', KEYS[1], 'last_seen_at', ARGV[1])
@@ -93,6 +106,13 @@ def _encode(session: SessionRecord) -> dict[str, str]:
             continue
         encoded[name] = repr(value.timestamp()) if isinstance(value, datetime) else str(value)
     return encoded
+
+
+def _batches(session_ids: list[str]) -> Iterator[list[str]]:
+    """The ids in slices for one script call each: Redis serves no one else while a script
+    runs, and a user may hold thousands of sessions."""
+    for start in range(0, len(session_ids), SCRIPT_BATCH):
+        yield session_ids[start : start + SCRIPT_BATCH]
 
 
 def _live_member(user_id: int, session_id: str) -> str:
@@ -124,6 +144,7 @@ class RedisSessionStore:
         self._rotate = client.register_script(_ROTATE)
         self._revoke = client.register_script(_REVOKE)
         self._touch = client.register_script(_TOUCH)
+        self._read_all = client.register_script(_READ_ALL)
 
     def _session_key(self, user_id: int, session_id: str) -> str:
         return f"{self._prefix}:{{{user_id}}}:session:{session_id}"
@@ -207,15 +228,13 @@ class RedisSessionStore:
     async def _revoke_ids(
         self, user_id: int, session_ids: list[str], *, now: datetime, keep: str | None
     ) -> int:
-        if not session_ids:
-            return 0
-        revoked = await self._revoke(
-            keys=[
-                self._index_key(user_id),
-                *(self._session_key(user_id, sid) for sid in session_ids),
-            ],
-            args=[keep or "", repr(now.timestamp()), *session_ids],
-        )
+        revoked = 0
+        index = self._index_key(user_id)
+        for batch in _batches(session_ids):
+            revoked += await self._revoke(
+                keys=[index, *(self._session_key(user_id, sid) for sid in batch)],
+                args=[keep or "", repr(now.timestamp()), *batch],
+            )
         gone = [_live_member(user_id, sid) for sid in session_ids if sid != keep]
         if gone:
             await self._redis.zrem(self._live_key, *gone)
@@ -237,11 +256,12 @@ class RedisSessionStore:
         )
         if not session_ids:
             return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for session_id in session_ids:
-                pipe.hgetall(self._session_key(user_id, session_id))
-            rows = await pipe.execute()
-        sessions = [_decode(row) for row in rows if row]
+        rows: list[list[str]] = []
+        for batch in _batches(session_ids):
+            rows += await self._read_all(
+                keys=[self._session_key(user_id, session_id) for session_id in batch]
+            )
+        sessions = [_decode(dict(zip(row[::2], row[1::2], strict=True))) for row in rows if row]
         live = [session for session in sessions if session.is_live(now)]
         return sorted(live, key=lambda session: session.created_at, reverse=True)
 

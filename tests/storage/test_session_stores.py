@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from app.core.config import Settings
 from app.core.tokens import new_token_id
 from app.services.startup import prepare_from_settings
+from app.storage import redis_sessions
 from app.storage.factory import build_storage
 from app.storage.protocols import (
     RefreshGrant,
@@ -177,7 +178,8 @@ async def test_touch_revoke_list_and_count(store: SessionStore) -> None:
     touched = await store.get(older.id, user_id=ADMIN_ID)
     assert touched is not None
     assert touched.last_seen_at == NOW
-    assert [s.id for s in await store.list_live(ADMIN_ID, NOW)] == [other.id, newer.id, older.id]
+    # Whole records, newest first: the list decodes every field as `get` does.
+    assert await store.list_live(ADMIN_ID, NOW) == [other, newer, touched]
     assert await store.count_live(NOW) == 3
     assert not await store.revoke(older.id, user_id=ADMIN_ID + 1, now=NOW)
     assert await store.revoke(older.id, user_id=ADMIN_ID, now=NOW)
@@ -226,6 +228,20 @@ async def test_a_session_redis_expired_is_dead_and_leaves_the_live_count(
     await raw.aclose()
     assert await _rotate_once(redis_store, session) is RotationOutcome.DEAD
     assert await redis_store.count_live(NOW) == 0
+
+
+async def test_redis_reads_and_revokes_many_sessions_in_several_script_calls(
+    redis_store: RedisSessionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(redis_sessions, "SCRIPT_BATCH", 3)
+    sessions = [_session(created=NOW - timedelta(minutes=minute)) for minute in range(8)]
+    for session in sessions:
+        await redis_store.create(session)
+    assert await redis_store.list_live(ADMIN_ID, NOW) == sessions
+    kept = sessions[4]
+    assert await redis_store.revoke_all(ADMIN_ID, now=NOW, keep_session_id=kept.id) == 7
+    assert await redis_store.list_live(ADMIN_ID, NOW) == [kept]
+    assert await redis_store.count_live(NOW) == 1
 
 
 async def test_creation_and_rotation_survive_redis_forgetting_their_scripts(
