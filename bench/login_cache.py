@@ -13,10 +13,11 @@ as in the benchmark's login storm, while the hashing threads do, in turn:
 - the real argon2 check.
 
 For each it prints the event loop thread's CPU per sign-in: the service's own work (the account
-read, the lockout check, the session write, the tokens, the cookies, the log lines). From the
-first line to the second, that work grows by what sharing the cores with busy threads costs it;
-from the second to the third, by what the memory traffic costs it, whose reads evict the event
-loop's code and data from the caches. It asserts nothing.
+read, the lockout check, the session write, the tokens, the cookies, the log lines). The
+second and third jobs both keep the hashing threads busy for about as long as a hash; the third
+also streams argon2's amount of memory through the caches. The gap between them is meant to show
+what that memory traffic costs the event loop, though on a shared machine both gaps vary from
+run to run, and the timings alone cannot say which cache misses cause it. It asserts nothing.
 """
 
 import argparse
