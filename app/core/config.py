@@ -110,10 +110,28 @@ class Settings(BaseSettings):
     HTTPS_ONLY: bool = False
     HSTS_MAX_AGE_SECONDS: int = Field(default=31_536_000, ge=0)
     MAX_BODY_BYTES: int = Field(default=65_536, ge=1024, le=16 * 1024 * 1024)
+    MAX_HEADER_BYTES: int = Field(default=16_384, ge=1024, le=1024 * 1024)
+    MAX_HEADER_COUNT: int = Field(default=100, ge=10, le=10_000)
+    REQUEST_READ_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0, le=600)
+    MAX_CONNECTIONS: int = Field(default=1000, ge=1, le=100_000)
+    STORE_DEADLINE_SECONDS: float = Field(default=3.0, ge=0.1, le=60)
+
+    HIBP_ENABLED: bool = False
+    HIBP_API_URL: str = Field(
+        default="https://api.pwnedpasswords.com/range/", pattern=r"^https?://[^\s]+/$"
+    )
+    HIBP_TIMEOUT_SECONDS: float = Field(default=2.0, gt=0, le=30)
+    HIBP_FAIL_CLOSED: bool = False
 
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    LOG_FORMAT: Literal["json", "console"] = "json"
+    LOG_FORMAT: Literal["json", "text"] = "json"
     OPENTELEMETRY_ENABLED: bool = False
+
+    @field_validator("LOG_FORMAT", mode="before")
+    @classmethod
+    def _console_is_text(cls, value: object) -> object:
+        # Accepted so that .env files written for earlier versions keep working.
+        return "text" if value == "console" else value
 
     @field_validator("BACKEND_CORS_ORIGINS", "TRUSTED_PROXIES", mode="before")
     @classmethod

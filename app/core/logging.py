@@ -83,7 +83,7 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-def configure_logging(level: str, log_format: Literal["json", "console"]) -> None:
+def configure_logging(level: str, log_format: Literal["json", "text"]) -> None:
     """Configure structlog's fast path (no standard-library logging on the request path)."""
     timestamp, renderer = (
         (_add_utc_now, structlog.processors.JSONRenderer(serializer=_render_json))
