@@ -98,3 +98,20 @@ class AccountLocked(RateLimited):
 class CsrfFailed(DomainError):
     code = "csrf_failed"
     detail = "Missing or invalid CSRF token (send the csrf_token cookie in X-CSRF-Token)."
+
+
+class PasswordCheckUnavailable(DomainError):
+    code = "password_check_unavailable"
+    detail = "The breached-password check cannot be reached; try again shortly."
+
+
+class StoreUnavailable(DomainError):
+    """A store did not answer, or not within the request's deadline."""
+
+    code = "store_unavailable"
+    detail = "A data store is unreachable; try again shortly."
+
+    def __init__(self, store: str, *, timed_out: bool) -> None:
+        super().__init__()
+        self.store = store
+        self.timed_out = timed_out
