@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         forwarded_header=settings.FORWARDED_HEADER,
         hsts_max_age=settings.HSTS_MAX_AGE_SECONDS if settings.HTTPS_ONLY else None,
         max_body_bytes=settings.MAX_BODY_BYTES,
+        store_deadline_seconds=settings.STORE_DEADLINE_SECONDS,
         limiter=services.limiter,
         events=events,
         metrics=metrics,

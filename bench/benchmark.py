@@ -314,7 +314,7 @@ async def seed(settings: Settings, count: int) -> None:
         hasher.close()
     now = datetime.now(UTC)
     try:
-        async with storage.session_factory.begin() as db:
+        async with storage.engine.begin() as db:
             rows = [
                 {
                     "email": f"seed{index}@example.com",
@@ -351,7 +351,7 @@ async def seed(settings: Settings, count: int) -> None:
         if isinstance(storage.sessions, SqlSessionStore):
             from app.models import AuthSession
 
-            async with storage.session_factory.begin() as db:
+            async with storage.engine.begin() as db:
                 await db.execute(
                     insert(AuthSession),
                     [asdict(session) for session in sessions],

@@ -1,11 +1,9 @@
-"""Request dependencies: the unit of work, the caller, and the services' context."""
+"""Request dependencies: the caller and the services' context."""
 
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy.ext.asyncio import AsyncSession as DbSession
 
 from app.api.cookies import ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER
 from app.api.middleware import client_ip_of
@@ -33,16 +31,6 @@ async def get_context(request: Request) -> ServiceContext:
 
 
 ContextDep = Annotated[ServiceContext, Depends(get_context)]
-
-
-async def get_db(context: ContextDep) -> AsyncIterator[DbSession]:
-    """One unit of work per request, committed before the response is sent."""
-    async with context.session_factory() as db:
-        yield db
-        await db.commit()
-
-
-DbDep = Annotated[DbSession, Depends(get_db, scope="function")]
 
 
 def bearer_token_of(request: Request) -> str | None:

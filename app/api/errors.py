@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core import errors
-from app.storage.errors import STORE_UNAVAILABLE_ERRORS
 
 logger = logging.getLogger("app.errors")
 
@@ -31,7 +30,11 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.CurrentPasswordInvalid: 400,
     errors.CsrfFailed: 403,
     errors.RateLimited: 429,
+    errors.PasswordCheckUnavailable: 503,
+    errors.StoreUnavailable: 503,
 }
+# How long a client should wait before retrying after a 503.
+RETRY_UNAVAILABLE_SECONDS = "5"
 _BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
@@ -64,6 +67,12 @@ def domain_error_response(exc: errors.DomainError) -> JSONResponse:
         headers = _BEARER_CHALLENGE
     elif isinstance(exc, errors.RateLimited):
         headers = rate_limit_headers(exc)
+    elif status == 503:
+        headers = {"Retry-After": RETRY_UNAVAILABLE_SECONDS}
+    if isinstance(exc, errors.StoreUnavailable):
+        logger.warning(
+            "store unavailable: %s %s", exc.store, "timed out" if exc.timed_out else "down"
+        )
     return error_response(status, exc.code, exc.detail, headers=headers)
 
 
@@ -94,21 +103,6 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, detail, headers=exc.headers)
 
 
-def store_unavailable_response() -> JSONResponse:
-    """Fail closed: without its stores the service authenticates nobody."""
-    return error_response(
-        503,
-        "store_unavailable",
-        "A data store is unreachable; try again shortly.",
-        headers={"Retry-After": "5"},
-    )
-
-
-async def _store_unavailable(_: Request, exc: Exception) -> JSONResponse:
-    logger.warning("store unavailable: %s", type(exc).__name__)
-    return store_unavailable_response()
-
-
 def unexpected_error_response() -> JSONResponse:
     return error_response(500, "internal_error", "An unexpected error occurred.")
 
@@ -122,6 +116,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(errors.DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    for error_type in STORE_UNAVAILABLE_ERRORS:
-        app.add_exception_handler(error_type, _store_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -2,6 +2,7 @@
 
 import asyncio
 import hmac
+from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
@@ -9,9 +10,10 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.api.deps import ContextDep, bearer_token_of, get_admin, get_principal
 from app.api.metrics import Metrics
+from app.core.errors import StoreUnavailable
+from app.storage.guard import REQUEST_DEADLINE, Deadline
 
 router = APIRouter(tags=["general"])
-HEALTH_TIMEOUT_SECONDS = 3.0
 
 
 @router.get("/")
@@ -27,18 +29,31 @@ async def root(request: Request) -> dict[str, str]:
     }
 
 
-@router.get("/health", responses={503: {"description": "A store the service needs is down"}})
+async def _probe(ping: Callable[[], Awaitable[None]], seconds: float) -> str:
+    # Each store gets a deadline of its own: one that hangs must not eat the other's time.
+    REQUEST_DEADLINE.set(Deadline(seconds))
+    try:
+        await ping()
+    except StoreUnavailable as unavailable:
+        return "slow" if unavailable.timed_out else "down"
+    return "ok"
+
+
+@router.get(
+    "/health",
+    responses={
+        503: {"description": "A store the service needs is down or slower than its deadline"}
+    },
+)
 async def health(context: ContextDep) -> JSONResponse:
-    """Liveness and the state of each store; 503 when one the service needs is down."""
-    checks = {"database": context.ping_database, "session_store": context.sessions.ping}
-    states: dict[str, str] = {}
-    for name, ping in checks.items():
-        try:
-            await asyncio.wait_for(ping(), timeout=HEALTH_TIMEOUT_SECONDS)
-            states[name] = "ok"
-        except Exception:
-            states[name] = "down"
-    healthy = all(state == "ok" for state in states.values())
+    """Liveness and the state of each store (`ok`, `down` or `slow`); 503 unless all are ok."""
+    checks = {"database": context.users.ping, "session_store": context.sessions.ping}
+    seconds = context.settings.STORE_DEADLINE_SECONDS
+    # Probed side by side, each as a task of its own, so that /health answers within one
+    # deadline even when every store hangs.
+    results = await asyncio.gather(*(_probe(ping, seconds) for ping in checks.values()))
+    states = dict(zip(checks, results, strict=True))
+    healthy = all(state == "ok" for state in results)
     return JSONResponse(
         {"status": "ok" if healthy else "unavailable", **states},
         status_code=200 if healthy else 503,

@@ -21,17 +21,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.api.errors import (
     domain_error_response,
     error_response,
-    store_unavailable_response,
     unexpected_error_response,
 )
 from app.api.metrics import Metrics, route_template
 from app.api.v1.prefix import API_V1
 from app.core.client_ip import Network, resolve_client_ip
-from app.core.errors import RateLimited
+from app.core.errors import RateLimited, StoreUnavailable
 from app.core.events import SecurityEvent, SecurityEvents
 from app.core.logging import REQUEST_CONTEXT, get_logger
 from app.services.rate_limit import API, LOGIN, REFRESH, REGISTER, RateLimiter
-from app.storage.errors import STORE_UNAVAILABLE_ERRORS
+from app.storage.guard import REQUEST_DEADLINE, Deadline
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
@@ -108,6 +107,7 @@ class EdgeMiddleware:
         forwarded_header: Literal["x-forwarded-for", "forwarded"],
         hsts_max_age: int | None,
         max_body_bytes: int,
+        store_deadline_seconds: float,
         limiter: RateLimiter,
         events: SecurityEvents,
         metrics: Metrics,
@@ -117,6 +117,7 @@ class EdgeMiddleware:
         self.forwarded_header = forwarded_header
         self.forwarded_header_name = forwarded_header.encode()
         self.max_body_bytes = max_body_bytes
+        self.store_deadline_seconds = store_deadline_seconds
         self.limiter = limiter
         self.events = events
         self.metrics = metrics
@@ -172,6 +173,7 @@ class EdgeMiddleware:
             return message
 
         context = REQUEST_CONTEXT.set({"request_id": request_id, "client_ip": client_ip})
+        deadline = REQUEST_DEADLINE.set(Deadline(self.store_deadline_seconds))
         try:
             refusal = await self._refusal(scope, client_ip)
             if refusal is not None:
@@ -199,6 +201,7 @@ class EdgeMiddleware:
                     duration_ms=round(duration * 1000, 2),
                 )
             finally:
+                REQUEST_DEADLINE.reset(deadline)
                 REQUEST_CONTEXT.reset(context)
 
     async def _refusal(self, scope: Scope, client_ip: str | None) -> Response | None:
@@ -211,6 +214,6 @@ class EdgeMiddleware:
             except RateLimited as exc:
                 self.events.emit(SecurityEvent.RATE_LIMITED, policy=policy)
                 return domain_error_response(exc)
-            except STORE_UNAVAILABLE_ERRORS:
-                return store_unavailable_response()
+            except StoreUnavailable as exc:
+                return domain_error_response(exc)
         return _declared_length_refusal(scope, self.max_body_bytes)

@@ -32,6 +32,10 @@ UnitOfWork = Callable[[Connection], T]
 
 
 class UnitOfWorkRunner(Protocol):
+    # Whether a caller that stops waiting (cancelled) is free at once. Otherwise the runner may
+    # keep the caller waiting while it cleans up on the connection.
+    cancel_safe: bool
+
     async def run(self, work: UnitOfWork[T]) -> T:
         """Run `work` in one transaction, committed when it returns.
 
@@ -49,6 +53,10 @@ class UnitOfWorkRunner(Protocol):
 
 
 class AsyncEngineRunner:
+    # Cancelled mid-statement, the transaction's rollback waits on the server, which may be the
+    # very thing that hangs.
+    cancel_safe = False
+
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         # Reads run outside a transaction: a single SELECT needs none, and BEGIN and ROLLBACK
@@ -136,6 +144,8 @@ class _SqliteThread:
                     unit = self._inbox.get_nowait()
                 except queue.Empty:
                     break
+            # A caller that stopped waiting (its deadline passed) gets nothing: its unit is not run.
+            batch = [unit for unit in batch if not unit.future.cancelled()]
             if batch:
                 self._deliver(batch, self._outcomes(batch))
             if unit is None:
@@ -210,6 +220,8 @@ class SqliteThreadRunner:
     a time anyway, and one for reads, which WAL lets run beside a writer. Reads therefore never
     queue behind a write that waits for another process to release the database.
     """
+
+    cancel_safe = True
 
     def __init__(self, url: URL) -> None:
         self._engine: Engine = create_engine(

@@ -4,8 +4,6 @@ import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession as DbSession
-
 from app.core.csrf import csrf_token_for, csrf_token_valid
 from app.core.devices import MAX_USER_AGENT_LENGTH, describe_device
 from app.core.errors import (
@@ -18,14 +16,13 @@ from app.core.errors import (
 )
 from app.core.events import SecurityEvent
 from app.core.tokens import new_token_ids
-from app.models import User
+from app.domain.accounts import Account, NewAccount
 from app.schemas.user import UserCreate, normalize_email
 from app.services.authentication import load_account
 from app.services.context import ClientInfo, CsrfProof, Principal, ServiceContext
 from app.services.passwords import check_password_policy
 from app.services.rate_limit import LOGIN_ACCOUNT
 from app.storage.protocols import RefreshGrant, RotationOutcome, SessionRecord
-from app.storage.users import Account, UserRepository, to_account
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,46 +71,40 @@ def _mint_pair(
     )
 
 
-async def register(ctx: ServiceContext, db: DbSession, *, data: UserCreate) -> Account:
+async def register(ctx: ServiceContext, *, data: UserCreate) -> Account:
     """Create an ordinary, active user; privileges are never taken from the request."""
     check_password_policy(ctx.settings, data.password, email=data.email, username=data.username)
-    # Hashed before the first query, so that no database connection waits on the hash.
     hashed_password = await ctx.hasher.hash(data.password)
-    users = UserRepository(db)
-    await users.ensure_unique(email=data.email, username=data.username, except_id=None)
-    now = ctx.clock.now()
-    user = await users.add(
-        User(
+    account = await ctx.users.create(
+        NewAccount(
             email=data.email,
             username=data.username,
             hashed_password=hashed_password,
-            is_active=True,
             is_admin=False,
-            created_at=now,
-            updated_at=now,
+            created_at=ctx.clock.now(),
         )
     )
-    ctx.events.emit(SecurityEvent.REGISTERED, user_id=user.id)
-    return to_account(user)
+    ctx.events.emit(SecurityEvent.REGISTERED, user_id=account.id)
+    return account
 
 
-async def _ensure_login_allowed(
+async def _admit(
     ctx: ServiceContext, *, email: str, account: Account | None, client: ClientInfo
-) -> bool:
-    """Apply the per-account budget and lockout before any password is checked.
+) -> tuple[int, bool]:
+    """Spend the per-account budget and count the attempt against the lockout, before any
+    password is checked; return the attempt's number and whether the exemption let it in.
 
     Both are keyed by the submitted email, existing or not, so they reveal nothing. A client
     whose address holds one of the user's live sessions is exempt from both: an attacker can
-    keep strangers out, but not the owner on their usual network. Returns whether a success
-    should forget the failed sign-ins on record: never when there are none, and never when
-    the client was let in only by the exemption, which must not reset the attacker's count.
+    keep strangers out, but not the owner on their usual network. An attempt let in only by
+    the exemption must not reset the attacker's count when it succeeds.
     """
     try:
         await ctx.limiter.hit(LOGIN_ACCOUNT, email)
-        return await ctx.limiter.ensure_not_locked(email)
+        return await ctx.lockout.admit(email, now=ctx.clock.now()), False
     except RateLimited as refusal:
         if await _has_session_from(ctx, account, client):
-            return False
+            return 0, True
         ctx.events.emit(SecurityEvent.RATE_LIMITED, policy=refusal.policy, user_id=_id(account))
         raise
 
@@ -139,22 +130,20 @@ async def login(ctx: ServiceContext, *, email: str, password: str, client: Clien
     is held while the password is checked: the lookup is a transaction of its own.
     """
     email = normalize_email(email)
-    found = await ctx.accounts.credentials(email)
+    found = await ctx.users.credentials(email)
     account = found.account if found else None
-    forget_failures = await _ensure_login_allowed(ctx, email=email, account=account, client=client)
+    attempt, exempted = await _admit(ctx, email=email, account=account, client=client)
     valid, new_hash = await ctx.hasher.verify(password, found.hashed_password if found else None)
     if found is None or not valid or not found.account.is_active:
         ctx.events.emit(SecurityEvent.LOGIN_FAILED, user_id=_id(account))
-        if await ctx.limiter.record_failure(email):
+        if ctx.lockout.locks_after_failure(attempt):
             ctx.events.emit(SecurityEvent.ACCOUNT_LOCKED, user_id=_id(account))
         raise InvalidCredentials
     account = found.account
-    if forget_failures:
-        await ctx.limiter.clear_failures(email)
+    if not exempted:
+        await ctx.lockout.forget(email)
     if new_hash is not None:
-        await ctx.accounts.upgrade_password_hash(
-            account.id, old=found.hashed_password, new=new_hash
-        )
+        await ctx.users.upgrade_password_hash(account.id, old=found.hashed_password, new=new_hash)
     now = ctx.clock.now()
     user_agent = (client.user_agent or "")[:MAX_USER_AGENT_LENGTH] or None
     device = describe_device(user_agent or "")
@@ -198,7 +187,14 @@ async def refresh(
         claims.session_id, ctx.settings.signing_key, header=csrf.header, cookie=csrf.cookie
     ):
         raise CsrfFailed
+    # Everything that can fail comes before the rotation, which is the last thing stored: a
+    # client that gets anything but the new pair keeps a refresh token that still works.
+    account = await load_account(ctx, claims.user_id)
+    if account is None or not account.is_active:
+        ctx.events.emit(SecurityEvent.REFRESH_REJECTED, user_id=claims.user_id)
+        raise SessionRevoked
     refresh_token_id, access_token_id = new_token_ids(2)
+    # The store checks that the session belongs to the token's user.
     rotation = await ctx.sessions.rotate(
         claims.session_id,
         user_id=claims.user_id,
@@ -217,11 +213,6 @@ async def refresh(
         )
         raise RefreshTokenReused
     if rotation.outcome is RotationOutcome.DEAD or rotation.current is None:
-        ctx.events.emit(SecurityEvent.REFRESH_REJECTED, user_id=claims.user_id)
-        raise SessionRevoked
-    # The store found the session under this user id: the claim is the session's owner.
-    account = await load_account(ctx, claims.user_id)
-    if account is None or not account.is_active:
         ctx.events.emit(SecurityEvent.REFRESH_REJECTED, user_id=claims.user_id)
         raise SessionRevoked
     ctx.events.emit(SecurityEvent.REFRESHED, user_id=claims.user_id, outcome=rotation.outcome.value)

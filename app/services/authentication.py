@@ -3,9 +3,9 @@
 from datetime import timedelta
 
 from app.core.errors import InvalidToken, SessionRevoked
+from app.domain.accounts import Account
 from app.services.context import Principal, ServiceContext
 from app.storage.protocols import SessionRecord
-from app.storage.users import Account
 
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 
@@ -13,7 +13,7 @@ LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 async def load_account(ctx: ServiceContext, user_id: int) -> Account | None:
     """The user's snapshot, at most SESSION_CACHE_SECONDS old."""
 
-    return await ctx.account_cache.get_or_load(user_id, lambda: ctx.accounts.get(user_id))
+    return await ctx.account_cache.get_or_load(user_id, lambda: ctx.users.get(user_id))
 
 
 async def _load_session(ctx: ServiceContext, session_id: str, user_id: int) -> SessionRecord | None:

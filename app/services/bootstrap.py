@@ -1,18 +1,15 @@
 """Start-up work: the default admin from settings."""
 
-from sqlalchemy.ext.asyncio import AsyncSession as DbSession
-from sqlalchemy.ext.asyncio import async_sessionmaker
-
 from app.core.clock import Clock
 from app.core.errors import EmailTaken, UsernameTaken
 from app.core.passwords import PasswordHasher
-from app.models import User
+from app.domain.accounts import NewAccount
 from app.schemas.user import normalize_email
-from app.storage.users import UserRepository
+from app.storage.users import UserStore
 
 
 async def ensure_default_admin(
-    session_factory: async_sessionmaker[DbSession],
+    users: UserStore,
     *,
     credentials: tuple[str, str, str] | None,
     hasher: PasswordHasher,
@@ -28,24 +25,17 @@ async def ensure_default_admin(
         return False
     email, username, password = credentials
     email = normalize_email(email)
-    async with session_factory() as db:
-        users = UserRepository(db)
-        if await users.email_in_use(email) or await users.username_in_use(username):
-            return False
-        now = clock.now()
-        try:
-            await users.add(
-                User(
-                    email=email,
-                    username=username,
-                    hashed_password=await hasher.hash(password),
-                    is_active=True,
-                    is_admin=True,
-                    created_at=now,
-                    updated_at=now,
-                )
+    try:
+        await users.ensure_available(email=email, username=username)
+        await users.create(
+            NewAccount(
+                email=email,
+                username=username,
+                hashed_password=await hasher.hash(password),
+                is_admin=True,
+                created_at=clock.now(),
             )
-            await db.commit()
-        except (EmailTaken, UsernameTaken):
-            return False
+        )
+    except (EmailTaken, UsernameTaken):
+        return False
     return True

@@ -3,20 +3,18 @@
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession as DbSession
-from sqlalchemy.ext.asyncio import async_sessionmaker
-
 from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.events import SecurityEvents
 from app.core.passwords import PasswordHasher
 from app.core.tokens import HmacSigner, TokenCodec
+from app.domain.accounts import Account
+from app.services.lockout import LoginLockout
 from app.services.rate_limit import RateLimiter
 from app.storage.factory import Storage
 from app.storage.protocols import SessionRecord, SessionStore
 from app.storage.ttl_cache import TtlCache
-from app.storage.users import Account, AccountStore
+from app.storage.users import UserStore
 
 LIVENESS_CACHE_ENTRIES = 50_000
 
@@ -50,17 +48,12 @@ class ServiceContext:
     hasher: PasswordHasher
     tokens: TokenCodec
     sessions: SessionStore
-    accounts: AccountStore
-    session_factory: async_sessionmaker[DbSession]
+    users: UserStore
     events: SecurityEvents
     limiter: RateLimiter
+    lockout: LoginLockout
     session_cache: TtlCache[str, SessionRecord]
     account_cache: TtlCache[int, Account]
-
-    async def ping_database(self) -> None:
-        """Raise unless the user database answers."""
-        async with self.session_factory() as db:
-            await db.execute(text("SELECT 1"))
 
     def forget_user(self, user_id: int) -> None:
         """Drop this process's cached view of a user and of all their sessions."""
@@ -87,10 +80,15 @@ def build_context(
             leeway=timedelta(seconds=settings.JWT_LEEWAY_SECONDS),
         ),
         sessions=storage.sessions,
-        accounts=storage.accounts,
-        session_factory=storage.session_factory,
+        users=storage.users,
         events=events,
-        limiter=RateLimiter(settings, storage.rate_limits),
+        limiter=RateLimiter(settings, storage.rate_limits, storage.rate_limit_guard),
+        lockout=LoginLockout(
+            storage.attempts,
+            threshold=settings.LOGIN_LOCKOUT_THRESHOLD,
+            seconds=settings.LOGIN_LOCKOUT_SECONDS,
+            secret=settings.signing_key,
+        ),
         session_cache=TtlCache(
             ttl_seconds=settings.SESSION_CACHE_SECONDS,
             max_entries=LIVENESS_CACHE_ENTRIES,

@@ -5,7 +5,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from limits import RateLimitItem, RateLimitItemPerSecond, WindowStats, parse_many
+from limits import RateLimitItem, WindowStats, parse_many
 from limits.aio.storage import Storage as LimitsStorage
 from limits.aio.strategies import (
     FixedWindowRateLimiter,
@@ -15,7 +15,8 @@ from limits.aio.strategies import (
 from limits.aio.strategies import RateLimiter as LimitsStrategy
 
 from app.core.config import Settings
-from app.core.errors import AccountLocked, RateLimited
+from app.core.errors import RateLimited
+from app.storage.guard import StoreGuard
 from app.storage.ttl_cache import TtlCache
 
 _STRATEGIES: dict[str, type[LimitsStrategy]] = {
@@ -96,8 +97,12 @@ class LeasedBudget:
 
 
 class RateLimiter:
-    def __init__(self, settings: Settings, storage: LimitsStorage) -> None:
+    """The request budgets. RATE_LIMIT_ENABLED=false turns them all off; the login lockout is
+    not a budget and stays on (app.services.lockout)."""
+
+    def __init__(self, settings: Settings, storage: LimitsStorage, guard: StoreGuard) -> None:
         self.enabled = settings.RATE_LIMIT_ENABLED
+        self._guard = guard
         self._strategy = _STRATEGIES[settings.RATE_LIMIT_STRATEGY](storage)
         budgets = {
             LOGIN: settings.RATE_LIMIT_LOGIN,
@@ -110,11 +115,6 @@ class RateLimiter:
             policy: [LeasedBudget(item, self._strategy) for item in parse_many(text)]
             for policy, text in budgets.items()
         }
-        self._lockout = (
-            RateLimitItemPerSecond(settings.LOGIN_LOCKOUT_THRESHOLD, settings.LOGIN_LOCKOUT_SECONDS)
-            if settings.LOGIN_LOCKOUT_THRESHOLD
-            else None
-        )
 
     async def _retry_after(self, item: RateLimitItem, *identifiers: str) -> int:
         return _seconds_until_reset(await self._strategy.get_window_stats(item, *identifiers))
@@ -124,47 +124,10 @@ class RateLimiter:
         if not self.enabled:
             return
         for budget in self._policies[policy]:
-            if not await budget.spend(policy, key):
+            if not await self._guard.call(budget.spend(policy, key)):
                 raise RateLimited(
                     policy=policy,
                     amount=budget.item.amount,
                     window_seconds=_window_seconds(budget.item),
-                    retry_after=await self._retry_after(budget.item, policy, key),
+                    retry_after=await self._guard.call(self._retry_after(budget.item, policy, key)),
                 )
-
-    async def ensure_not_locked(self, account_key: str) -> bool:
-        """Raise AccountLocked while the account has too many recent failed sign-ins; otherwise
-        return whether any failed sign-in still counts against it.
-
-        With none counted, a successful sign-in has nothing to forget and can skip
-        `clear_failures`, a Redis round trip (two keys of a sliding window) on every sign-in.
-        The sliding window is the one strategy where that is not exactly a clear: what it
-        keeps counts for less than one failure and only shrinks, but on Redis its keys also
-        set when the window turns, and a kept turn is not moved to the next failure. At a
-        turn the strategy may admit one guess over the threshold, which an attacker can
-        arrange with their own failures anyway: the skip moves where a turn falls, not what
-        it admits.
-        """
-        if self._lockout is None:
-            return False
-        stats = await self._strategy.get_window_stats(self._lockout, "lockout", account_key)
-        if stats.remaining > 0:
-            return stats.remaining < self._lockout.amount
-        raise AccountLocked(
-            policy="lockout",
-            amount=self._lockout.amount,
-            window_seconds=_window_seconds(self._lockout),
-            retry_after=_seconds_until_reset(stats),
-        )
-
-    async def record_failure(self, account_key: str) -> bool:
-        """Count a failed sign-in; True when this failure locks the account."""
-        if self._lockout is None:
-            return False
-        await self._strategy.hit(self._lockout, "lockout", account_key)
-        return not await self._strategy.test(self._lockout, "lockout", account_key)
-
-    async def clear_failures(self, account_key: str) -> None:
-        """A successful sign-in forgets earlier failures."""
-        if self._lockout is not None:
-            await self._strategy.clear(self._lockout, "lockout", account_key)

@@ -18,7 +18,7 @@ async def prepare_database(
     """Apply pending migrations and create the default admin; safe to run concurrently."""
     await upgrade_to_head(storage.engine)
     created = await ensure_default_admin(
-        storage.session_factory,
+        storage.users,
         credentials=settings.admin_credentials,
         hasher=hasher,
         clock=clock,

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from app.domain.attempts import AttemptCount
+
 
 @dataclass(frozen=True, slots=True)
 class SessionRecord:
@@ -112,4 +114,19 @@ class SessionStore(Protocol):
 
     async def close(self) -> None:
         """Release connections."""
+        ...
+
+
+class AttemptCounter(Protocol):
+    async def count(self, key: str, *, now: datetime, window: timedelta) -> AttemptCount:
+        """Count one attempt against `key`, atomically, in its current window (a new one of
+        length `window` when there is none or it has ended); the count includes this one."""
+        ...
+
+    async def clear(self, key: str) -> None:
+        """Forget every attempt counted against `key`."""
+        ...
+
+    async def purge(self, now: datetime) -> int:
+        """Drop counters whose window has ended; return how many."""
         ...

@@ -10,11 +10,11 @@ from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
 
 from app.db.statements import PreparedStatement
-from app.db.units import UnitOfWorkRunner
 from app.models import AuthSession
+from app.storage.database import Database
 from app.storage.protocols import RefreshGrant, Rotation, RotationOutcome, SessionRecord
 
 _SESSIONS = cast(Table, AuthSession.__table__)
@@ -60,7 +60,6 @@ _LIST_LIVE = PreparedStatement(
     .order_by(_C.created_at.desc())
 )
 _COUNT_LIVE = PreparedStatement(select(func.count()).select_from(_SESSIONS).where(*_LIVE))
-_PING = text("SELECT 1")
 
 
 def _record(row: Mapping[str, Any]) -> SessionRecord:
@@ -68,10 +67,10 @@ def _record(row: Mapping[str, Any]) -> SessionRecord:
 
 
 class SqlSessionStore:
-    """Each operation is one transaction, run by `runner` (see app.db.units)."""
+    """Each operation is one unit of work on the database."""
 
-    def __init__(self, runner: UnitOfWorkRunner) -> None:
-        self._runner = runner
+    def __init__(self, database: Database) -> None:
+        self._db = database
 
     async def create(self, session: SessionRecord) -> None:
         # Not dataclasses.asdict: it deep-copies every value, for fields that are all immutable.
@@ -80,14 +79,14 @@ class SqlSessionStore:
         def create(db: Connection) -> None:
             _INSERT.execute(db, values)
 
-        await self._runner.run(create)
+        await self._db.run(create)
 
     async def get(self, session_id: str, *, user_id: int) -> SessionRecord | None:
         def get(db: Connection) -> SessionRecord | None:
             row = _SELECT_ONE.execute(db, {"p_id": session_id, "p_user_id": user_id}).first()
             return _record(row) if row is not None else None
 
-        return await self._runner.read(get)
+        return await self._db.read(get)
 
     async def rotate(
         self,
@@ -129,13 +128,13 @@ class SqlSessionStore:
             _REVOKE_UNCONDITIONALLY.execute(db, {**owned, "p_now": now})
             return Rotation(RotationOutcome.REUSED, None)
 
-        return await self._runner.run(rotate)
+        return await self._db.run(rotate)
 
     async def touch(self, session_id: str, *, user_id: int, now: datetime) -> None:
         def touch(db: Connection) -> None:
             _TOUCH.execute(db, {"p_id": session_id, "p_user_id": user_id, "p_now": now})
 
-        await self._runner.run(touch)
+        await self._db.run(touch)
 
     async def revoke(self, session_id: str, *, user_id: int, now: datetime) -> bool:
         def revoke(db: Connection) -> bool:
@@ -144,7 +143,7 @@ class SqlSessionStore:
             )
             return revoked.rowcount == 1
 
-        return await self._runner.run(revoke)
+        return await self._db.run(revoke)
 
     async def revoke_all(
         self, user_id: int, *, now: datetime, keep_session_id: str | None = None
@@ -155,26 +154,23 @@ class SqlSessionStore:
         def revoke_all(db: Connection) -> int:
             return _REVOKE_ALL.execute(db, parameters).rowcount
 
-        return await self._runner.run(revoke_all)
+        return await self._db.run(revoke_all)
 
     async def list_live(self, user_id: int, now: datetime) -> list[SessionRecord]:
         def list_live(db: Connection) -> list[SessionRecord]:
             live = _LIST_LIVE.execute(db, {"p_user_id": user_id, "p_now": now})
             return [_record(row) for row in live.rows]
 
-        return await self._runner.read(list_live)
+        return await self._db.read(list_live)
 
     async def count_live(self, now: datetime) -> int:
         def count_live(db: Connection) -> int:
             return int(_COUNT_LIVE.execute(db, {"p_now": now}).scalar())
 
-        return await self._runner.read(count_live)
+        return await self._db.read(count_live)
 
     async def ping(self) -> None:
-        def ping(db: Connection) -> None:
-            db.execute(_PING)
-
-        await self._runner.read(ping)
+        await self._db.ping()
 
     async def close(self) -> None:
-        """The runner is the storage's, which closes it."""
+        """The database is the storage's, which closes it."""

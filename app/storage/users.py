@@ -1,81 +1,82 @@
-"""User rows: the sign-in path's reads (AccountStore) and, on a request's unit of work,
-inserts, updates and the admin listing (UserRepository)."""
+"""The user store: every read and write of the users table, each one unit of work."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession as DbSession
 
-from app.core.errors import EmailTaken, UsernameTaken
+from app.core.errors import EmailTaken, LastAdmin, UsernameTaken, UserNotFound
 from app.db.statements import PreparedStatement
-from app.db.units import UnitOfWorkRunner
+from app.domain.accounts import Account, AccountChanges, Credentials, NewAccount, UserFilter
 from app.models import User
+from app.storage.database import Database
 
-
-@dataclass(frozen=True, slots=True)
-class Account:
-    """An immutable snapshot of a user, safe to cache and to share between requests."""
-
-    id: int
-    email: str
-    username: str
-    is_active: bool
-    is_admin: bool
-    created_at: datetime
-    updated_at: datetime
-
-
+_USERS = cast(Table, User.__table__)
+_C = _USERS.c
 _ACCOUNT_FIELDS = tuple(field.name for field in fields(Account))
-
-
-def to_account(user: User) -> Account:
-    """The snapshot of a user."""
-    return _account({name: getattr(user, name) for name in _ACCOUNT_FIELDS})
-
-
-def _account(row: Mapping[str, Any]) -> Account:
-    return Account(**{name: row[name] for name in _ACCOUNT_FIELDS})
-
-
 # No stored text can hold NUL (PostgreSQL refuses it; SQLite's LIKE stops at it), so a term
 # containing one matches nothing and is never sent to the database.
 _UNSTORABLE = "\x00"
 # PostgreSQL advisory lock taken by changes that may remove an admin ("adm" in ASCII).
 _ADMIN_CHANGE_LOCK_ID = 0x61646D
 
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """An account with its stored password hash, for checking a sign-in."""
-
-    account: Account
-    hashed_password: str
-
-
-_USERS = cast(Table, User.__table__)
-_BY_ID = PreparedStatement(select(_USERS).where(_USERS.c.id == bindparam("p_id")))
-_BY_EMAIL = PreparedStatement(select(_USERS).where(_USERS.c.email == bindparam("p_email")))
+_BY_ID = PreparedStatement(select(_USERS).where(_C.id == bindparam("p_id")))
+_BY_EMAIL = PreparedStatement(select(_USERS).where(_C.email == bindparam("p_email")))
 # Conditional: a password change committed while the old hash was being checked wins.
 _UPGRADE_HASH = PreparedStatement(
     update(_USERS)
-    .where(_USERS.c.id == bindparam("p_id"), _USERS.c.hashed_password == bindparam("p_old"))
+    .where(_C.id == bindparam("p_id"), _C.hashed_password == bindparam("p_old"))
     .values(hashed_password=bindparam("p_new"))
 )
+_INSERT = insert(_USERS)
+_ACTIVE_ADMINS = select(func.count()).select_from(_USERS).where(_C.is_admin, _C.is_active)
 
 
-class AccountStore:
-    """Single-account reads and the password re-hash, each one transaction of prebuilt Core
-    statements on the unit-of-work runner (see app.db.units). They are what every sign-in and
-    every account-cache refill does; through the ORM on aiosqlite a sign-in's lookup crossed
-    threads six times or more, and on this kind of machine each crossing costs the event loop
-    0.1 to 0.3 ms of CPU to wake up."""
+def _account(row: Mapping[Any, Any]) -> Account:
+    return Account(**{name: row[name] for name in _ACCOUNT_FIELDS})
 
-    def __init__(self, runner: UnitOfWorkRunner) -> None:
-        self._runner = runner
+
+def _credentials(row: Mapping[str, Any] | None) -> Credentials | None:
+    if row is None:
+        return None
+    return Credentials(account=_account(row), hashed_password=row["hashed_password"])
+
+
+def _duplicate_error(exc: IntegrityError) -> EmailTaken | UsernameTaken:
+    return EmailTaken() if "email" in str(exc.orig).lower() else UsernameTaken()
+
+
+def _escape_like(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _count_active_admins(db: Connection, *, except_id: int | None = None) -> int:
+    statement = _ACTIVE_ADMINS if except_id is None else _ACTIVE_ADMINS.where(_C.id != except_id)
+    return int(db.execute(statement).scalar_one())
+
+
+def _take_admin_change_lock(db: Connection) -> None:
+    """Make changes that may remove an admin take turns until they commit.
+
+    Two admins demoting each other at once would otherwise both see the other as the one who
+    remains. SQLite runs one writer at a time anyway; PostgreSQL's writers run side by side,
+    so they queue on an advisory lock held to commit, and the count that follows (a new
+    statement) sees what the one before committed.
+    """
+    if db.dialect.name == "postgresql":
+        db.execute(select(func.pg_advisory_xact_lock(_ADMIN_CHANGE_LOCK_ID)))
+
+
+class UserStore:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers."""
+        await self._db.ping()
 
     async def get(self, user_id: int) -> Account | None:
         """The account with this id."""
@@ -84,7 +85,7 @@ class AccountStore:
             row = _BY_ID.execute(db, {"p_id": user_id}).first()
             return _account(row) if row is not None else None
 
-        return await self._runner.read(get)
+        return await self._db.read(get)
 
     async def credentials(self, email: str) -> Credentials | None:
         """The account with this (already normalised) email, and its password hash."""
@@ -92,12 +93,17 @@ class AccountStore:
             return None
 
         def credentials(db: Connection) -> Credentials | None:
-            row = _BY_EMAIL.execute(db, {"p_email": email}).first()
-            if row is None:
-                return None
-            return Credentials(account=_account(row), hashed_password=row["hashed_password"])
+            return _credentials(_BY_EMAIL.execute(db, {"p_email": email}).first())
 
-        return await self._runner.read(credentials)
+        return await self._db.read(credentials)
+
+    async def credentials_of(self, user_id: int) -> Credentials | None:
+        """The account with this id, and its password hash."""
+
+        def credentials_of(db: Connection) -> Credentials | None:
+            return _credentials(_BY_ID.execute(db, {"p_id": user_id}).first())
+
+        return await self._db.read(credentials_of)
 
     async def upgrade_password_hash(self, user_id: int, *, old: str, new: str) -> None:
         """Store a re-hash of the same password, unless the password changed meanwhile."""
@@ -105,84 +111,88 @@ class AccountStore:
         def upgrade(db: Connection) -> None:
             _UPGRADE_HASH.execute(db, {"p_id": user_id, "p_old": old, "p_new": new})
 
-        await self._runner.run(upgrade)
+        await self._db.run(upgrade)
 
+    async def create(self, new: NewAccount) -> Account:
+        """Insert an active account; a taken email or username raises EmailTaken/UsernameTaken."""
+        values = {
+            "email": new.email,
+            "username": new.username,
+            "hashed_password": new.hashed_password,
+            "is_active": True,
+            "is_admin": new.is_admin,
+            "created_at": new.created_at,
+            "updated_at": new.created_at,
+        }
 
-@dataclass(frozen=True, slots=True)
-class UserFilter:
-    search: str | None = None
-    is_active: bool | None = None
-    is_admin: bool | None = None
+        def create(db: Connection) -> Account:
+            try:
+                inserted = db.execute(_INSERT, values).inserted_primary_key
+            except IntegrityError as exc:
+                raise _duplicate_error(exc) from exc
+            assert inserted is not None, "an INSERT of one row reports its key"
+            return _account({**values, "id": inserted[0]})
 
+        return await self._db.run(create)
 
-def _escape_like(term: str) -> str:
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    async def ensure_available(
+        self, *, email: str, username: str, except_id: int | None = None
+    ) -> None:
+        """Raise EmailTaken or UsernameTaken when another account holds either."""
 
+        def taken(db: Connection) -> EmailTaken | UsernameTaken | None:
+            others = select(_C.id).where(_C.id != except_id) if except_id else select(_C.id)
+            if db.execute(others.where(_C.email == email)).first() is not None:
+                return EmailTaken()
+            lowered = func.lower(_C.username) == username.lower()
+            if db.execute(others.where(lowered)).first() is not None:
+                return UsernameTaken()
+            return None
 
-class UserRepository:
-    def __init__(self, db: DbSession) -> None:
-        self._db = db
-
-    async def get(self, user_id: int) -> User | None:
-        """The user with this id."""
-        return await self._db.get(User, user_id)
-
-    async def email_in_use(self, email: str, *, except_id: int | None = None) -> bool:
-        statement = select(User.id).where(User.email == email)
-        if except_id is not None:
-            statement = statement.where(User.id != except_id)
-        return await self._db.scalar(statement) is not None
-
-    async def username_in_use(self, username: str, *, except_id: int | None = None) -> bool:
-        statement = select(User.id).where(func.lower(User.username) == username.lower())
-        if except_id is not None:
-            statement = statement.where(User.id != except_id)
-        return await self._db.scalar(statement) is not None
-
-    async def ensure_unique(self, *, email: str, username: str, except_id: int | None) -> None:
-        """Raise EmailTaken or UsernameTaken when another user holds either."""
-        if await self.email_in_use(email, except_id=except_id):
-            raise EmailTaken
-        if await self.username_in_use(username, except_id=except_id):
-            raise UsernameTaken
-
-    async def add(self, user: User) -> User:
-        """Insert a user; a concurrent duplicate surfaces as EmailTaken or UsernameTaken."""
-        self._db.add(user)
-        await self.save()
-        return user
-
-    async def save(self) -> None:
-        """Flush pending changes, mapping unique-key conflicts to domain errors."""
-        try:
-            await self._db.flush()
-        except IntegrityError as exc:
-            await self._db.rollback()
-            raise _duplicate_error(exc) from exc
+        error = await self._db.read(taken)
+        if error is not None:
+            raise error
 
     async def count_active_admins(self, *, except_id: int | None = None) -> int:
-        """Active admins (other than `except_id`) as this transaction sees them."""
-        statement = select(func.count()).select_from(User).where(User.is_admin, User.is_active)
-        if except_id is not None:
-            statement = statement.where(User.id != except_id)
-        return int((await self._db.execute(statement)).scalar_one())
+        """Active admins, other than `except_id`."""
 
-    async def count_active_admins_after_change(self) -> int:
-        """Active admins once this transaction's flushed change is counted, after every other
-        transaction that could remove an admin has committed or rolled back.
+        def count(db: Connection) -> int:
+            return _count_active_admins(db, except_id=except_id)
 
-        Two admins demoting each other at once would otherwise both see the other as the one
-        who remains. On SQLite the flushed change holds the database's only write lock, so
-        the count runs after the other writers and sees their commits. On PostgreSQL, whose
-        writers run side by side, such transactions take turns on an advisory lock held to
-        commit, and the count (a new statement) sees what the one before committed.
-        """
-        if self._db.get_bind().dialect.name == "postgresql":
-            await self._db.execute(select(func.pg_advisory_xact_lock(_ADMIN_CHANGE_LOCK_ID)))
-        return await self.count_active_admins()
+        return await self._db.read(count)
 
-    async def page(self, where: UserFilter, *, limit: int, offset: int) -> tuple[list[User], int]:
-        """One page of users matching the filter, and how many match in all."""
+    async def update(self, user_id: int, changes: AccountChanges, *, now: datetime) -> Account:
+        """Apply `changes`, refusing (LastAdmin) one that leaves no active admin."""
+        values: dict[str, object] = {
+            name: getattr(changes, name)
+            for name in ("email", "username", "hashed_password", "is_active", "is_admin")
+            if getattr(changes, name) is not None
+        }
+        values["updated_at"] = now
+        removes_rights = changes.removes_admin_rights()
+
+        def apply(db: Connection) -> Account:
+            if removes_rights:
+                _take_admin_change_lock(db)
+            try:
+                changed = db.execute(update(_USERS).where(_C.id == user_id).values(values))
+            except IntegrityError as exc:
+                raise _duplicate_error(exc) from exc
+            if changed.rowcount == 0:
+                raise UserNotFound
+            # Raising rolls the change back.
+            if removes_rights and _count_active_admins(db) == 0:
+                raise LastAdmin
+            row = _BY_ID.execute(db, {"p_id": user_id}).first()
+            assert row is not None, "the row was just updated in this transaction"
+            return _account(row)
+
+        return await self._db.run(apply)
+
+    async def page(
+        self, where: UserFilter, *, limit: int, offset: int
+    ) -> tuple[list[Account], int]:
+        """One page of accounts matching the filter, by id, and how many match in all."""
         if where.search and _UNSTORABLE in where.search:
             return [], 0
         conditions = []
@@ -190,20 +200,20 @@ class UserRepository:
             pattern = f"%{_escape_like(where.search.lower())}%"
             conditions.append(
                 or_(
-                    User.email.like(pattern, escape="\\"),
-                    func.lower(User.username).like(pattern, escape="\\"),
+                    _C.email.like(pattern, escape="\\"),
+                    func.lower(_C.username).like(pattern, escape="\\"),
                 )
             )
         if where.is_active is not None:
-            conditions.append(User.is_active.is_(where.is_active))
+            conditions.append(_C.is_active.is_(where.is_active))
         if where.is_admin is not None:
-            conditions.append(User.is_admin.is_(where.is_admin))
-        total = await self._db.scalar(select(func.count()).select_from(User).where(*conditions))
-        rows = await self._db.scalars(
-            select(User).where(*conditions).order_by(User.id).limit(limit).offset(offset)
-        )
-        return list(rows), int(total or 0)
+            conditions.append(_C.is_admin.is_(where.is_admin))
 
+        def page(db: Connection) -> tuple[list[Account], int]:
+            total = db.execute(select(func.count()).select_from(_USERS).where(*conditions))
+            rows = db.execute(
+                select(_USERS).where(*conditions).order_by(_C.id).limit(limit).offset(offset)
+            )
+            return [_account(row._mapping) for row in rows], int(total.scalar_one())
 
-def _duplicate_error(exc: IntegrityError) -> EmailTaken | UsernameTaken:
-    return EmailTaken() if "email" in str(exc.orig).lower() else UsernameTaken()
+        return await self._db.read(page)

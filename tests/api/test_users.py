@@ -1,6 +1,7 @@
 """The caller's profile and the admin's user management."""
 
 import asyncio
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -9,11 +10,11 @@ from fastapi import FastAPI
 from app.core.clock import OffsetClock
 from app.core.config import Settings
 from app.core.errors import LastAdmin
-from app.models import User
+from app.domain.accounts import Account
 from app.schemas.user import AdminUserUpdate
 from app.services.context import Principal, ServiceContext
 from app.services.users import admin_update_user
-from app.storage.users import Account
+from app.storage.users import UserStore
 from tests.factories import ADMIN_EMAIL, DEFAULT_PASSWORD, Api, UserHandle
 
 ME = "/api/v1/users/me"
@@ -274,6 +275,19 @@ async def test_two_admins_demoting_each_other_at_once_leave_one_admin(api: Api) 
         assert (await _admin_change(api, remaining, other, is_admin=True)).status_code == 200
 
 
+class _StaleUsers(UserStore):
+    """The user store, answering reads of one account with a snapshot taken earlier."""
+
+    def __init__(self, store: UserStore, snapshot: Account) -> None:
+        self.__dict__.update(store.__dict__)
+        self._snapshot = snapshot
+
+    async def get(self, user_id: int) -> Account | None:
+        if user_id == self._snapshot.id:
+            return self._snapshot
+        return await super().get(user_id)
+
+
 async def test_a_demotion_decided_on_a_stale_read_cannot_remove_the_last_admin(
     app_and_api: tuple[FastAPI, Api],
 ) -> None:
@@ -283,29 +297,21 @@ async def test_a_demotion_decided_on_a_stale_read_cannot_remove_the_last_admin(
     deputy = await api.new_user()
     assert (await _admin_change(api, admin, deputy, is_admin=True)).status_code == 200
     assert (await _admin_change(api, admin, deputy, is_active=False)).status_code == 200
-    actor = Principal(
-        account=to_account_of(await context.accounts.get(admin.id)), session_id="unused"
-    )
-    async with context.session_factory() as stale:
-        # This unit of work reads the deputy as an inactive admin, as a request would that
-        # started now: demoting an inactive admin removes no active one. (Held, so that the
-        # session's identity map keeps this read.)
-        read_early = await stale.get(User, deputy.id)
-        assert read_early is not None
-        assert not read_early.is_active
-        # Meanwhile the deputy is reactivated and the admin steps down, both committed.
-        assert (await _admin_change(api, admin, deputy, is_active=True)).status_code == 200
-        assert (await _admin_change(api, admin, admin, is_admin=False)).status_code == 200
-        with pytest.raises(LastAdmin):
-            await admin_update_user(
-                context,
-                stale,
-                actor=actor,
-                user_id=deputy.id,
-                changes=AdminUserUpdate(is_admin=False),
-            )
+    actor = Principal(account=to_account_of(await context.users.get(admin.id)), session_id="unused")
+    # A request that started now reads the deputy as an inactive admin: demoting an inactive
+    # admin removes no active one.
+    read_early = to_account_of(await context.users.get(deputy.id))
+    assert not read_early.is_active
+    # Meanwhile the deputy is reactivated and the admin steps down, both committed.
+    assert (await _admin_change(api, admin, deputy, is_active=True)).status_code == 200
+    assert (await _admin_change(api, admin, admin, is_admin=False)).status_code == 200
+    stale = replace(context, users=_StaleUsers(context.users, read_early))
+    with pytest.raises(LastAdmin):
+        await admin_update_user(
+            stale, actor=actor, user_id=deputy.id, changes=AdminUserUpdate(is_admin=False)
+        )
     # The deputy's sessions ended when it was deactivated: read it from the store.
-    kept = to_account_of(await context.accounts.get(deputy.id))
+    kept = to_account_of(await context.users.get(deputy.id))
     assert kept.is_admin
     assert kept.is_active
 

@@ -7,7 +7,7 @@ import pytest
 from limits import parse
 
 from app.core.config import Settings
-from app.core.errors import AccountLocked, RateLimited
+from app.core.errors import RateLimited
 from app.services.rate_limit import API, RateLimiter
 from app.storage.factory import Storage, build_storage
 from tests.conftest import make_settings
@@ -21,7 +21,7 @@ async def storage(database_url: str) -> AsyncIterator[Storage]:
 
 
 def _limiter(settings: Settings, storage: Storage) -> RateLimiter:
-    return RateLimiter(settings, storage.rate_limits)
+    return RateLimiter(settings, storage.rate_limits, storage.rate_limit_guard)
 
 
 async def _remaining(worker: RateLimiter, budget: str, key: str) -> int:
@@ -105,32 +105,3 @@ async def test_a_fixed_window_is_counted_request_by_request(
     worker = _limiter(settings, storage)
     await worker.hit(API, "fixed-client")
     assert await _remaining(worker, "1000/minute", "fixed-client") == 999
-
-
-@pytest.mark.parametrize("strategy", ["moving-window", "sliding-window-counter", "fixed-window"])
-async def test_the_lockout_check_tells_whether_failures_are_on_record(
-    storage: Storage, database_url: str, strategy: str
-) -> None:
-    # The embedded sliding window turns on multiples of 15 minutes of the clock: a run that
-    # straddles a turn, which could weigh the earlier failures down, is about 1 in 10^5.
-    settings = make_settings(database_url, RATE_LIMIT_STRATEGY=strategy, LOGIN_LOCKOUT_THRESHOLD=3)
-    limiter = _limiter(settings, storage)
-    account = f"lockout-{strategy}@example.com"
-    assert await limiter.ensure_not_locked(account) is False
-    assert await limiter.record_failure(account) is False
-    assert await limiter.ensure_not_locked(account) is True
-    assert await limiter.record_failure(account) is False
-    assert await limiter.record_failure(account) is True
-    with pytest.raises(AccountLocked) as locked:
-        await limiter.ensure_not_locked(account)
-    assert 1 <= locked.value.retry_after <= settings.LOGIN_LOCKOUT_SECONDS
-    await limiter.clear_failures(account)
-    assert await limiter.ensure_not_locked(account) is False
-
-
-async def test_with_the_lockout_off_no_failure_is_on_record(
-    storage: Storage, database_url: str
-) -> None:
-    limiter = _limiter(make_settings(database_url, LOGIN_LOCKOUT_THRESHOLD=0), storage)
-    assert await limiter.record_failure("unlocked@example.com") is False
-    assert await limiter.ensure_not_locked("unlocked@example.com") is False

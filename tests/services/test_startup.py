@@ -9,7 +9,7 @@ import bcrypt
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import select, update
+from sqlalchemy import Row, Table, select, update
 from sqlalchemy.engine import Connection
 
 from app.core.clock import SystemClock
@@ -22,12 +22,26 @@ from app.storage.factory import Storage, build_storage
 from tests.conftest import make_settings, serve
 from tests.factories import ADMIN_EMAIL, ADMIN_PASSWORD
 
+_USERS: Table = User.__table__  # type: ignore[assignment]
 
-async def _users(settings: Settings) -> list[User]:
+
+async def _users(settings: Settings) -> list[Row[tuple[object, ...]]]:
+    """Every user row, hashes included, read beside the service."""
     storage = build_storage(settings)
     try:
-        async with storage.session_factory() as db:
-            return list(await db.scalars(select(User)))
+        async with storage.engine.connect() as connection:
+            return list(await connection.execute(select(_USERS)))
+    finally:
+        await storage.close()
+
+
+async def _set_password_hash(settings: Settings, user_id: int, hashed_password: str) -> None:
+    storage = build_storage(settings)
+    try:
+        async with storage.engine.begin() as connection:
+            await connection.execute(
+                update(_USERS).where(_USERS.c.id == user_id).values(hashed_password=hashed_password)
+            )
     finally:
         await storage.close()
 
@@ -111,11 +125,10 @@ async def test_no_admin_without_complete_credentials(database_url: str) -> None:
 
 
 async def test_a_legacy_bcrypt_hash_is_upgraded_at_login(settings: Settings) -> None:
-    async with serve(settings) as (app, api):
+    async with serve(settings) as (_, api):
         user = await api.new_user()
         legacy = bcrypt.hashpw(b"imported from the old system", bcrypt.gensalt(4)).decode()
-        async with app.state.services.session_factory.begin() as db:
-            await db.execute(update(User).where(User.id == user.id).values(hashed_password=legacy))
+        await _set_password_hash(settings, user.id, legacy)
         assert (await api.login(user.email, "imported from the old system")).status_code == 200
         stored = {u.id: u.hashed_password for u in await _users(settings)}[user.id]
         assert stored.startswith("$argon2id$")
@@ -125,7 +138,7 @@ async def test_a_legacy_bcrypt_hash_is_upgraded_at_login(settings: Settings) -> 
 async def test_an_upgrade_never_overwrites_a_password_changed_meanwhile(settings: Settings) -> None:
     async with serve(settings) as (app, api):
         user = await api.new_user()
-        await app.state.services.accounts.upgrade_password_hash(
+        await app.state.services.users.upgrade_password_hash(
             user.id, old="$2b$04$the-hash-read-before-the-change", new="$argon2id$stale"
         )
         stored = {u.id: u.hashed_password for u in await _users(settings)}[user.id]

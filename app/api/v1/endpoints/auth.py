@@ -11,7 +11,7 @@ from app.api.cookies import (
     clear_session_cookies,
     set_session_cookies,
 )
-from app.api.deps import ContextDep, CurrentPrincipal, DbDep, client_of, context_of
+from app.api.deps import ContextDep, CurrentPrincipal, client_of, context_of
 from app.api.v1.prefix import API_V1
 from app.core.errors import NotAuthenticated
 from app.schemas.auth import (
@@ -64,9 +64,9 @@ async def refresh(request: Request, body: RefreshRequest | None = None) -> Respo
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED)
-async def register(body: UserCreate, context: ContextDep, db: DbDep) -> UserRead:
+async def register(body: UserCreate, context: ContextDep) -> UserRead:
     """Create an account. `is_admin` / `is_active` in the body are ignored."""
-    return UserRead.model_validate(await auth.register(context, db, data=body))
+    return UserRead.model_validate(await auth.register(context, data=body))
 
 
 @router.post("/login", response_model=TokenResponse)

@@ -10,13 +10,12 @@ from app.api.deps import (
     ContextDep,
     CurrentAdmin,
     CurrentPrincipal,
-    DbDep,
     get_principal,
 )
 from app.api.v1.prefix import API_V1
+from app.domain.accounts import Account, UserFilter
 from app.schemas.user import AdminUserUpdate, ProfileUpdate, UserPage, UserRead
 from app.services import users
-from app.storage.users import Account, UserFilter
 
 router = APIRouter(prefix=f"{API_V1}/users", tags=["users"])
 
@@ -37,17 +36,17 @@ async def read_me(request: Request) -> Response:
 
 @router.put("/me")
 async def update_me(
-    body: ProfileUpdate, principal: CurrentPrincipal, context: ContextDep, db: DbDep
+    body: ProfileUpdate, principal: CurrentPrincipal, context: ContextDep
 ) -> UserRead:
     """Change your username, email or password (the last two need `current_password`)."""
-    account = await users.update_profile(context, db, principal=principal, changes=body)
+    account = await users.update_profile(context, principal=principal, changes=body)
     return UserRead.model_validate(account)
 
 
 @router.get("/")
 async def list_users(
     _: CurrentAdmin,
-    db: DbDep,
+    context: ContextDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     search: Annotated[str | None, Query(min_length=1, max_length=254)] = None,
@@ -56,7 +55,7 @@ async def list_users(
 ) -> UserPage:
     """Admin: users, paginated, searchable by email or username, filterable by flags."""
     accounts, total = await users.list_users(
-        db,
+        context,
         where=UserFilter(search=search, is_active=is_active, is_admin=is_admin),
         limit=limit,
         offset=offset,
@@ -75,8 +74,7 @@ async def update_user(
     body: AdminUserUpdate,
     admin: CurrentAdmin,
     context: ContextDep,
-    db: DbDep,
 ) -> UserRead:
     """Admin: change any user's identity, password, active or admin flag."""
-    account = await users.admin_update_user(context, db, actor=admin, user_id=user_id, changes=body)
+    account = await users.admin_update_user(context, actor=admin, user_id=user_id, changes=body)
     return UserRead.model_validate(account)
