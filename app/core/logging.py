@@ -1,4 +1,5 @@
-"""Structured logs: one JSON object per line on stderr, with the request id and client bound."""
+"""Structured logs: one JSON object (or one plain line) per event on stderr, from structlog and
+the standard library alike, with the request id and client of the request being served."""
 
 import json
 import logging
@@ -10,6 +11,7 @@ from typing import Any, Literal
 
 import orjson
 import structlog
+from structlog.typing import Processor
 
 # The request being served: one context variable, set once per request. structlog's own
 # contextvars support scans every context variable on each log call, which cost more than
@@ -83,34 +85,69 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+_ONE_LINE = str.maketrans({"\n": "\\n", "\r": "\\r"})
+
+
+def _text_renderer() -> Processor:
+    console = structlog.dev.ConsoleRenderer(colors=False)
+
+    def render(logger: Any, name: str, event_dict: MutableMapping[str, Any]) -> str:
+        # A traceback or a multi-line message stays on its line, so that each line is one event.
+        return console(logger, name, event_dict).translate(_ONE_LINE)
+
+    return render
+
+
+# uvicorn's own loggers, which its default configuration gives handlers of their own.
+_UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+
 def configure_logging(level: str, log_format: Literal["json", "text"]) -> None:
-    """Configure structlog's fast path (no standard-library logging on the request path)."""
+    """Configure structlog's fast path for the service's own lines (no standard-library logging
+    on the request path), and the standard library's logging (uvicorn, asyncio, Python warnings,
+    every library) to render its records through the same processors, on the same stream."""
     timestamp, renderer = (
         (_add_utc_now, structlog.processors.JSONRenderer(serializer=_render_json))
         if log_format == "json"
-        else (
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.dev.ConsoleRenderer(colors=False),
-        )
+        else (structlog.processors.TimeStamper(fmt="iso", utc=True), _text_renderer())
     )
+    shared: list[Processor] = [_add_request_context, structlog.processors.add_log_level, timestamp]
     structlog.configure(
-        processors=[
-            _add_request_context,
-            structlog.processors.add_log_level,
-            timestamp,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.ERROR)),
         logger_factory=_stderr_logger,
         cache_logger_on_first_use=True,
     )
-    stdlib_logger = logging.getLogger("app")
-    stdlib_logger.setLevel(level)
-    if not stdlib_logger.handlers:
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        stdlib_logger.addHandler(handler)
+    handler = _StderrHandler()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    for previous in [each for each in root.handlers if isinstance(each, _StderrHandler)]:
+        root.removeHandler(previous)
+    root.addHandler(handler)
+    # Other libraries' informational chatter stays out, as it did without a root handler.
+    numeric_level = logging.getLevelNamesMapping()[level]
+    root.setLevel(max(numeric_level, logging.WARNING))
+    for name in ("app", "uvicorn"):
+        logging.getLogger(name).setLevel(numeric_level)
+    for name in _UVICORN_LOGGERS:
+        # When uvicorn configured its loggers (run by hand), they write plain lines of their own.
+        uvicorn_logger = logging.getLogger(name)
+        if uvicorn_logger.handlers:
+            for own in list(uvicorn_logger.handlers):
+                uvicorn_logger.removeHandler(own)
+            uvicorn_logger.propagate = True
+    # Re-installed every time: a warnings.catch_warnings() block puts back the hook it found.
+    logging.captureWarnings(False)
+    logging.captureWarnings(True)
 
 
 def get_logger(name: str) -> Any:
