@@ -1,20 +1,16 @@
 """Start the service: `python run.py` (HOST, PORT, WORKERS and RELOAD come from settings)."""
 
 import asyncio
-import logging
 import os
 import secrets
 import shutil
 import tempfile
 from pathlib import Path
 
-import uvicorn
-
 from app.core.config import Settings
 from app.core.logging import configure_logging, get_logger
+from app.server import serve
 from app.services.startup import prepare_from_settings
-
-GRACEFUL_SHUTDOWN_SECONDS = 30
 
 
 def _share_across_workers(settings: Settings) -> None:
@@ -44,18 +40,7 @@ def main() -> None:
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     _share_across_workers(settings)
     asyncio.run(prepare_from_settings(Settings()))
-    logging.getLogger("uvicorn.error").setLevel(settings.LOG_LEVEL)
-    uvicorn.run(
-        "app.asgi:app",
-        host=settings.HOST,
-        port=settings.PORT,
-        workers=None if settings.RELOAD else settings.WORKERS,
-        reload=settings.RELOAD,
-        proxy_headers=False,
-        server_header=False,
-        access_log=False,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-    )
+    serve(settings)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ import httpx
 from tests.factories import ADMIN_EMAIL, ADMIN_PASSWORD, ADMIN_USERNAME
 
 ROOT = Path(__file__).resolve().parents[1]
+# The service as operators start it.
+RUN_PY = [sys.executable, str(ROOT / "run.py")]
 
 
 def free_port() -> int:
@@ -42,13 +44,16 @@ def server_environment(workdir: Path, **settings: str) -> dict[str, str]:
     }
 
 
-def wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+def wait_until_healthy(
+    url: str, process: subprocess.Popen[bytes], timeout: float = 30, *, health_status: int = 200
+) -> None:
+    """Wait until /health answers `health_status` (503 for a server started with a store down)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the server exited with {process.returncode}")
         try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/health", timeout=1).status_code == health_status:
                 return
         except httpx.TransportError:
             pass
@@ -58,9 +63,14 @@ def wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: floa
 
 @contextmanager
 def running_server(
-    workdir: Path, settings: Mapping[str, str] | None = None, *, command: list[str] | None = None
+    workdir: Path,
+    settings: Mapping[str, str] | None = None,
+    *,
+    command: list[str] | None = None,
+    health_status: int = 200,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Run the service (uvicorn on a free port, or `command`) until the block ends."""
+    """Run the service (uvicorn on a free port, or `command`) until the block ends; its output
+    goes to `workdir/server.log`."""
     port = free_port()
     argv = command or [
         sys.executable,
@@ -76,7 +86,7 @@ def running_server(
     process = subprocess.Popen(argv, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_healthy(url, process)
+        wait_until_healthy(url, process, health_status=health_status)
         yield url, process
     finally:
         if process.poll() is None:

@@ -2,7 +2,6 @@
 
 import json
 import secrets
-import warnings
 from functools import cached_property
 from ipaddress import IPv4Network, IPv6Network
 from typing import Annotated, Literal
@@ -164,13 +163,9 @@ class Settings(BaseSettings):
         if self.COOKIE_SAMESITE == "none" and not self.SECURE_COOKIES:
             raise ValueError("COOKIE_SAMESITE=none requires SECURE_COOKIES=true")
         problems = self.security_problems()
+        # Outside production they are allowed: `python run.py` logs them once at start-up.
         if problems and self.ENVIRONMENT == "production":
             raise ValueError("refusing to start in production: " + "; ".join(problems))
-        if problems:
-            warnings.warn(
-                "insecure settings (allowed outside production): " + "; ".join(problems),
-                stacklevel=2,
-            )
         return self
 
     def security_problems(self) -> list[str]:

@@ -1,18 +1,18 @@
-"""`python run.py` with several workers, and graceful shutdown on SIGTERM."""
+"""`python run.py` with several workers, their logs, and graceful shutdown on SIGTERM."""
 
+import json
 import signal
-import sys
+import socket
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
 from tests.conftest import REDIS_TEST_PREFIX, REDIS_TEST_URL
 from tests.factories import ADMIN_EMAIL, ADMIN_PASSWORD, DEFAULT_PASSWORD
-from tests.servers import ROOT, running_server
-
-RUN_PY = [sys.executable, str(ROOT / "run.py")]
+from tests.servers import RUN_PY, free_port, running_server
 
 
 def _admin_headers(url: str) -> dict[str, str]:
@@ -104,3 +104,42 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
         # uvicorn re-raises the signal once the graceful shutdown is over.
         assert process.wait(timeout=30) in (0, -signal.SIGTERM)
         assert time.monotonic() - started > 0.15
+
+
+def test_every_line_two_workers_write_is_one_json_object(tmp_path: Path) -> None:
+    settings = {
+        "WORKERS": "2",
+        "LOG_LEVEL": "INFO",
+        # Allowed outside production, and logged once at start-up.
+        "SECURE_COOKIES": "false",
+        # A Redis where nothing listens: rate-limited requests fail closed, and the worker serving
+        # each one logs the store's unavailability while serving it.
+        "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "STORE_DEADLINE_SECONDS": "0.2",
+    }
+    with running_server(tmp_path, settings, command=RUN_PY, health_status=503) as (url, _):
+        for _ in range(4):
+            with httpx.Client() as client:
+                response = client.post(
+                    f"{url}/api/v1/auth/login", json={"email": "a@example.com", "password": "x"}
+                )
+                assert response.status_code == 503
+        assert httpx.get(url).status_code == 200
+        address = urlsplit(url)
+        with socket.create_connection((address.hostname, address.port), timeout=5) as sock:
+            sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+            assert sock.recv(1024).startswith(b"HTTP/1.1 400")
+    events = [json.loads(line) for line in (tmp_path / "server.log").read_text().splitlines()]
+    assert all(isinstance(event, dict) and event["level"] and event["event"] for event in events)
+    started = {event["event"] for event in events if event["event"].startswith("Started server")}
+    assert len(started) == 2
+    assert [event["event"] for event in events].count("insecure_settings") == 1
+    unavailable = [event for event in events if event["logger"] == "app.errors"]
+    access = [event for event in events if event["event"] == "request"]
+    assert unavailable
+    assert [event["path"] for event in access].count("/api/v1/auth/login") == 4
+    assert all(len(event["request_id"]) == 32 for event in unavailable + access)
+    assert {event["request_id"] for event in unavailable} <= {
+        event["request_id"] for event in access
+    }
+    assert any(event["event"] == "Invalid HTTP request received." for event in events)
