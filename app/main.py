@@ -13,13 +13,13 @@ from app.api.errors import install_error_handlers
 from app.api.general import router as general_router
 from app.api.metrics import Metrics
 from app.api.middleware import EdgeMiddleware
+from app.api.openapi import install_openapi
 from app.api.v1.api import api_v1_routers
 from app.core.clock import Clock, SystemClock
 from app.core.config import Settings
 from app.core.devices import prepare_parser
 from app.core.events import AuditLog, EventFanout
 from app.core.logging import configure_logging
-from app.schemas.common import ERROR_RESPONSES
 from app.services.context import build_context
 from app.services.startup import prepare_database
 from app.storage.factory import build_storage
@@ -53,13 +53,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             yield
         finally:
             services.hasher.close()
+            await services.passwords.aclose()
             await storage.close()
 
     app = FastAPI(
         title=settings.PROJECT_NAME,
         version=__version__,
         lifespan=lifespan,
-        responses=ERROR_RESPONSES,
+        # Slash redirects would build their URL from the request's Host header, which the
+        # client chooses; a 404 names the served path instead.
+        redirect_slashes=False,
         telemetry=None if settings.OPENTELEMETRY_ENABLED else TELEMETRY_OFF,
         # The docs list the groups in this order, whatever order the routers are matched in.
         openapi_tags=[
@@ -73,6 +76,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.services = services
     app.state.metrics = metrics
     install_error_handlers(app)
+    install_openapi(app, settings)
     for router in api_v1_routers:
         app.include_router(router)
     app.include_router(general_router)
@@ -83,8 +87,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         hsts_max_age=settings.HSTS_MAX_AGE_SECONDS if settings.HTTPS_ONLY else None,
         max_body_bytes=settings.MAX_BODY_BYTES,
         store_deadline_seconds=settings.STORE_DEADLINE_SECONDS,
-        limiter=services.limiter,
-        events=events,
         metrics=metrics,
     )
     # CORS goes outside the edge, so that preflights are answered before any rate budget.

@@ -1,4 +1,5 @@
-"""A loopback TCP relay to a real server, which tests can cut and restore to simulate an outage."""
+"""A loopback TCP relay to a real server, which tests can cut, hang and restore to simulate an
+outage or a server that stops answering."""
 
 import asyncio
 import contextlib
@@ -10,10 +11,14 @@ class TcpProxy:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             while data := await reader.read(65536):
+                # While hung, bytes are held back: connections stay open, nothing answers.
+                await self._flowing.wait()
                 writer.write(data)
                 await writer.drain()
         writer.close()
@@ -45,5 +50,13 @@ class TcpProxy:
         for writer in list(self._writers):
             writer.transport.abort()
         self._writers.clear()
+        self._flowing.set()
         if server is not None:
             await server.wait_closed()
+
+    def hang(self) -> None:
+        """Keep every connection open and accept new ones, but pass nothing on."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()

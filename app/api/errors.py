@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app.core import errors
 
@@ -29,6 +30,7 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.PasswordRejected: 422,
     errors.CurrentPasswordInvalid: 400,
     errors.CsrfFailed: 403,
+    errors.UnsupportedGrantType: 400,
     errors.RateLimited: 429,
     errors.PasswordCheckUnavailable: 503,
     errors.StoreUnavailable: 503,
@@ -44,8 +46,9 @@ def error_response(
     return JSONResponse({"code": code, "detail": detail}, status_code=status, headers=headers)
 
 
-def _status_for(error: errors.DomainError) -> int:
-    for cls in type(error).__mro__:
+def status_for(error: type[errors.DomainError]) -> int:
+    """The status of a domain error class: its own, or its nearest ancestor's in the table."""
+    for cls in error.__mro__:
         if cls in STATUS_BY_ERROR:
             return STATUS_BY_ERROR[cls]
     return 400
@@ -61,7 +64,7 @@ def rate_limit_headers(exc: errors.RateLimited) -> dict[str, str]:
 
 
 def domain_error_response(exc: errors.DomainError) -> JSONResponse:
-    status = _status_for(exc)
+    status = status_for(type(exc))
     headers: dict[str, str] | None = None
     if status == 401:
         headers = _BEARER_CHALLENGE
@@ -81,26 +84,95 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     return domain_error_response(exc)
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
     # Only location, message and type: pydantic would otherwise echo the input, passwords included.
-    detail = [
+    return [
         {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type")}
         for error in exc.errors()
     ]
-    return error_response(422, "validation_error", detail)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(422, "validation_error", _validation_detail(exc))
+
+
+# RFC 6749, section 5.2: what a token endpoint answers an OAuth2 client, by our error code.
+_OAUTH2_GRANT_ERRORS = frozenset(
+    {"invalid_credentials", "invalid_token", "session_revoked", "refresh_token_reused"}
+)
+
+
+def oauth2_error_response(exc: errors.DomainError | RequestValidationError) -> JSONResponse:
+    """A token endpoint's error as OAuth2 clients read it (RFC 6749, section 5.2), keeping this
+    service's own `code` and `detail` beside `error` and `error_description`."""
+    detail: str | list[dict[str, Any]]
+    headers: dict[str, str] | None
+    if isinstance(exc, RequestValidationError):
+        status, code, detail, headers = 400, "validation_error", _validation_detail(exc), None
+        error, description = "invalid_request", "The request is missing or has a malformed field."
+    else:
+        response = domain_error_response(exc)
+        status, code, detail = response.status_code, exc.code, exc.detail
+        headers = {
+            name: value
+            for name, value in response.headers.items()
+            if name not in ("content-length", "content-type", "www-authenticate")
+        }
+        error, description = "invalid_request", exc.detail
+        if exc.code in _OAUTH2_GRANT_ERRORS:
+            status, error = 400, "invalid_grant"
+        elif isinstance(exc, errors.UnsupportedGrantType):
+            error = "unsupported_grant_type"
+        elif status in (429, 503):
+            error = "temporarily_unavailable"
+    body = {"error": error, "error_description": description, "code": code, "detail": detail}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 # Codes whose status phrase differs between Python versions are pinned here.
 _HTTP_CODES = {413: "content_too_large", 422: "unprocessable_content"}
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _methods_allowed(request: Request) -> str:
+    """Every method some route serves at this path: the router reports only the first route's.
+    Each method is tried against the routes, which also finds those of included routers."""
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    )
+
+
+def _slash_hint(request: Request) -> str | None:
+    """The same path with or without its trailing slash, when a route serves that one: the
+    service does not redirect, since the redirect's URL would come from the Host header."""
+    path: str = request.scope["path"]
+    other = path.rstrip("/") if path.endswith("/") else path + "/"
+    scope = {**request.scope, "path": other}
+    for route in request.app.router.routes:
+        if route.matches(scope)[0] is not Match.NONE:
+            return other
+    return None
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     phrase = HTTPStatus(exc.status_code).phrase
     code = _HTTP_CODES.get(exc.status_code) or phrase.lower().replace(" ", "_").replace("-", "_")
     detail = exc.detail if isinstance(exc.detail, str) else phrase
-    return error_response(exc.status_code, code, detail, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _methods_allowed(request)
+    elif exc.status_code == 404 and (other := _slash_hint(request)) is not None:
+        detail = f"Not Found; this route is served at {other}"
+    return error_response(exc.status_code, code, detail, headers=headers or None)
 
 
 def unexpected_error_response() -> JSONResponse:

@@ -1,22 +1,23 @@
 """Unversioned routes: service info, health and metrics."""
 
 import asyncio
-import hmac
 from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.api.deps import ContextDep, bearer_token_of, get_admin, get_principal
+from app.api.deps import context_of
 from app.api.metrics import Metrics
+from app.api.routing import Caller, DeclaredRoute, declare
 from app.core.errors import StoreUnavailable
 from app.storage.guard import REQUEST_DEADLINE, Deadline
 
-router = APIRouter(tags=["general"])
+router = APIRouter(tags=["general"], route_class=DeclaredRoute)
 
 
 @router.get("/")
+@declare(caller=Caller.ANYONE, stores=False)
 async def root(request: Request) -> dict[str, str]:
     """What this service is and where its documentation lives."""
     return {
@@ -41,12 +42,12 @@ async def _probe(ping: Callable[[], Awaitable[None]], seconds: float) -> str:
 
 @router.get(
     "/health",
-    responses={
-        503: {"description": "A store the service needs is down or slower than its deadline"}
-    },
+    responses={503: {"description": "A store is down or slower than its deadline"}},
 )
-async def health(context: ContextDep) -> JSONResponse:
+@declare(caller=Caller.ANYONE, stores=False)
+async def health(request: Request) -> JSONResponse:
     """Liveness and the state of each store (`ok`, `down` or `slow`); 503 unless all are ok."""
+    context = context_of(request)
     checks = {"database": context.users.ping, "session_store": context.sessions.ping}
     seconds = context.settings.STORE_DEADLINE_SECONDS
     # Probed side by side, each as a task of its own, so that /health answers within one
@@ -60,28 +61,15 @@ async def health(context: ContextDep) -> JSONResponse:
     )
 
 
-async def _metrics_reader(request: Request, context: ContextDep) -> None:
-    token = bearer_token_of(request)
-    expected = context.settings.METRICS_TOKEN
-    if (
-        token
-        and expected
-        and hmac.compare_digest(
-            token.encode("utf-8", "surrogateescape"), expected.get_secret_value().encode()
-        )
-    ):
-        return
-    await get_admin(await get_principal(request))
-
-
 @router.get(
     "/metrics",
-    dependencies=[Depends(_metrics_reader)],
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
 )
-async def metrics(request: Request, context: ContextDep) -> Response:
+@declare(caller=Caller.METRICS_READER)
+async def metrics(request: Request) -> Response:
     """Prometheus metrics; for admins, or with `Authorization: Bearer $METRICS_TOKEN`."""
+    context = context_of(request)
     registry: Metrics = request.app.state.metrics
     now = context.clock.now()
     body = await registry.render(lambda: context.sessions.count_live(now))

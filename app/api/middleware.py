@@ -18,18 +18,10 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.errors import (
-    domain_error_response,
-    error_response,
-    unexpected_error_response,
-)
+from app.api.errors import error_response, unexpected_error_response
 from app.api.metrics import Metrics, route_template
-from app.api.v1.prefix import API_V1
 from app.core.client_ip import Network, resolve_client_ip
-from app.core.errors import RateLimited, StoreUnavailable
-from app.core.events import SecurityEvent, SecurityEvents
 from app.core.logging import REQUEST_CONTEXT, get_logger
-from app.services.rate_limit import API, LOGIN, REFRESH, REGISTER, RateLimiter
 from app.storage.guard import REQUEST_DEADLINE, Deadline
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -51,12 +43,6 @@ _COMMON_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"cross-origin-resource-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
 )
-_RATE_LIMITED_PATHS = {
-    f"{API_V1}/auth/login": LOGIN,
-    f"{API_V1}/auth/login-form": LOGIN,
-    f"{API_V1}/auth/register": REGISTER,
-    f"{API_V1}/auth/refresh": REFRESH,
-}
 
 
 def _all_lines(scope: Scope, name: bytes) -> str | None:
@@ -108,8 +94,6 @@ class EdgeMiddleware:
         hsts_max_age: int | None,
         max_body_bytes: int,
         store_deadline_seconds: float,
-        limiter: RateLimiter,
-        events: SecurityEvents,
         metrics: Metrics,
     ) -> None:
         self.app = app
@@ -118,8 +102,6 @@ class EdgeMiddleware:
         self.forwarded_header_name = forwarded_header.encode()
         self.max_body_bytes = max_body_bytes
         self.store_deadline_seconds = store_deadline_seconds
-        self.limiter = limiter
-        self.events = events
         self.metrics = metrics
         self.logger = get_logger("app.access")
         hsts = (
@@ -175,7 +157,7 @@ class EdgeMiddleware:
         context = REQUEST_CONTEXT.set({"request_id": request_id, "client_ip": client_ip})
         deadline = REQUEST_DEADLINE.set(Deadline(self.store_deadline_seconds))
         try:
-            refusal = await self._refusal(scope, client_ip)
+            refusal = _declared_length_refusal(scope, self.max_body_bytes)
             if refusal is not None:
                 await refusal(scope, receive, send_with_headers)
             else:
@@ -203,17 +185,3 @@ class EdgeMiddleware:
             finally:
                 REQUEST_DEADLINE.reset(deadline)
                 REQUEST_CONTEXT.reset(context)
-
-    async def _refusal(self, scope: Scope, client_ip: str | None) -> Response | None:
-        """The answer when the request must not reach the app: over its rate budget, or too big."""
-        path: str = scope["path"]
-        policy = _RATE_LIMITED_PATHS.get(path) or (API if path.startswith(API_V1) else None)
-        if policy is not None and scope["method"] != "OPTIONS":
-            try:
-                await self.limiter.hit(policy, client_ip or "unknown")
-            except RateLimited as exc:
-                self.events.emit(SecurityEvent.RATE_LIMITED, policy=policy)
-                return domain_error_response(exc)
-            except StoreUnavailable as exc:
-                return domain_error_response(exc)
-        return _declared_length_refusal(scope, self.max_body_bytes)

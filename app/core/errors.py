@@ -95,6 +95,11 @@ class AccountLocked(RateLimited):
     detail = "Too many failed sign-ins for this account; try again later."
 
 
+class UnsupportedGrantType(DomainError):
+    code = "unsupported_grant_type"
+    detail = "Only the password and refresh_token grants are served."
+
+
 class CsrfFailed(DomainError):
     code = "csrf_failed"
     detail = "Missing or invalid CSRF token (send the csrf_token cookie in X-CSRF-Token)."

@@ -12,17 +12,9 @@ class ErrorBody(BaseModel):
     detail: str | list[dict[str, Any]]
 
 
-# Every route may answer with these; documenting them keeps clients and the OpenAPI contract honest.
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": description}
-    for status, description in (
-        (400, "Bad request"),
-        (401, "Missing or invalid credentials"),
-        (403, "Not allowed, or a CSRF token is missing"),
-        (404, "Not found"),
-        (409, "Conflicts with existing data"),
-        (413, "Request body too large"),
-        (422, "Invalid request"),
-        (429, "Rate limited or account temporarily locked"),
-    )
-}
+class OAuth2ErrorBody(ErrorBody):
+    """A token endpoint's error. A form request (an OAuth2 client) also gets `error` and
+    `error_description` as RFC 6749, section 5.2 defines them."""
+
+    error: str | None = None
+    error_description: str | None = None

@@ -17,10 +17,10 @@ from app.core.errors import (
 from app.core.events import SecurityEvent
 from app.core.tokens import new_token_ids
 from app.domain.accounts import Account, NewAccount
+from app.domain.principals import ClientInfo, CsrfProof, Principal
 from app.schemas.user import UserCreate, normalize_email
 from app.services.authentication import load_account
-from app.services.context import ClientInfo, CsrfProof, Principal, ServiceContext
-from app.services.passwords import check_password_policy
+from app.services.context import ServiceContext
 from app.services.rate_limit import LOGIN_ACCOUNT
 from app.storage.protocols import RefreshGrant, RotationOutcome, SessionRecord
 
@@ -31,6 +31,7 @@ class TokenPair:
     refresh_token: str
     session_id: str
     csrf_token: str
+    access_expires_at: datetime
     refresh_expires_at: datetime
 
 
@@ -67,13 +68,14 @@ def _mint_pair(
         refresh_token=refresh_token,
         session_id=session_id,
         csrf_token=csrf_token_for(session_id, ctx.settings.signing_key),
+        access_expires_at=access_expires,
         refresh_expires_at=refresh.expires_at,
     )
 
 
 async def register(ctx: ServiceContext, *, data: UserCreate) -> Account:
     """Create an ordinary, active user; privileges are never taken from the request."""
-    check_password_policy(ctx.settings, data.password, email=data.email, username=data.username)
+    await ctx.passwords.check(data.password, email=data.email, username=data.username)
     hashed_password = await ctx.hasher.hash(data.password)
     account = await ctx.users.create(
         NewAccount(

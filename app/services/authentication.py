@@ -4,7 +4,8 @@ from datetime import timedelta
 
 from app.core.errors import InvalidToken, SessionRevoked
 from app.domain.accounts import Account
-from app.services.context import Principal, ServiceContext
+from app.domain.principals import Principal
+from app.services.context import ServiceContext
 from app.storage.protocols import SessionRecord
 
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)

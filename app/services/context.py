@@ -10,6 +10,7 @@ from app.core.passwords import PasswordHasher
 from app.core.tokens import HmacSigner, TokenCodec
 from app.domain.accounts import Account
 from app.services.lockout import LoginLockout
+from app.services.passwords import PasswordPolicy
 from app.services.rate_limit import RateLimiter
 from app.storage.factory import Storage
 from app.storage.protocols import SessionRecord, SessionStore
@@ -20,32 +21,11 @@ LIVENESS_CACHE_ENTRIES = 50_000
 
 
 @dataclass(frozen=True, slots=True)
-class ClientInfo:
-    ip_address: str | None
-    user_agent: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class CsrfProof:
-    """What a cookie-authenticated request presents against CSRF: header and cookie values."""
-
-    header: str | None
-    cookie: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: a validated live session and its active user."""
-
-    account: Account
-    session_id: str
-
-
-@dataclass(frozen=True, slots=True)
 class ServiceContext:
     settings: Settings
     clock: Clock
     hasher: PasswordHasher
+    passwords: PasswordPolicy
     tokens: TokenCodec
     sessions: SessionStore
     users: UserStore
@@ -73,6 +53,7 @@ def build_context(
         settings=settings,
         clock=clock,
         hasher=PasswordHasher.from_settings(settings),
+        passwords=PasswordPolicy.from_settings(settings),
         tokens=TokenCodec(
             signer=HmacSigner(settings.signing_key, settings.JWT_ALGORITHM),
             issuer=settings.JWT_ISSUER,

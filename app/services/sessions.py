@@ -2,7 +2,8 @@
 
 from app.core.errors import SessionNotFound
 from app.core.events import SecurityEvent
-from app.services.context import Principal, ServiceContext
+from app.domain.principals import Principal
+from app.services.context import ServiceContext
 from app.storage.protocols import SessionRecord
 
 

@@ -5,9 +5,9 @@ from dataclasses import replace
 from app.core.errors import CurrentPasswordInvalid, LastAdmin, UserNotFound
 from app.core.events import SecurityEvent
 from app.domain.accounts import Account, AccountChanges, UserFilter
+from app.domain.principals import Principal
 from app.schemas.user import AdminUserUpdate, ProfileUpdate
-from app.services.context import Principal, ServiceContext
-from app.services.passwords import check_password_policy
+from app.services.context import ServiceContext
 
 
 async def _new_password_hash(
@@ -15,7 +15,7 @@ async def _new_password_hash(
 ) -> str | None:
     if password is None:
         return None
-    check_password_policy(ctx.settings, password, email=email, username=username)
+    await ctx.passwords.check(password, email=email, username=username)
     return await ctx.hasher.hash(password)
 
 

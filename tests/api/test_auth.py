@@ -93,13 +93,19 @@ async def test_long_passwords_in_any_script_are_accepted_whole(api: Api) -> None
     assert (await api.login(user.email, truncated)).status_code == 401
 
 
-async def test_login_returns_exactly_the_seed_token_shape(api: Api) -> None:
+async def test_login_returns_the_seed_token_shape_and_the_access_lifetime(
+    api: Api, settings: Settings
+) -> None:
     user = await api.new_user()
     response = await api.login(user.email, user.password)
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"access_token", "refresh_token", "token_type"}
+    assert set(body) == {"access_token", "refresh_token", "token_type", "expires_in"}
     assert body["token_type"] == "bearer"
+    lifetime = settings.ACCESS_TOKEN_EXPIRE_MINUTES * 60
+    assert lifetime - 2 <= body["expires_in"] <= lifetime
+    access = jwt.decode(body["access_token"], options={"verify_signature": False})
+    assert access["exp"] - access["iat"] == lifetime
 
 
 async def test_a_burst_of_logins_larger_than_the_connection_pool_completes(
@@ -192,7 +198,9 @@ async def test_form_login_accepts_the_oauth2_password_grant(api: Api) -> None:
     assert (await api.me(tokens["access_token"])).status_code == 200
 
 
-async def test_form_login_rejects_other_grant_types_and_bad_passwords(api: Api) -> None:
+async def test_form_login_answers_other_grant_types_and_bad_passwords_as_oauth2(
+    api: Api,
+) -> None:
     user = await api.new_user()
     other_grant = await api.client.post(
         "/api/v1/auth/login-form",
@@ -202,11 +210,19 @@ async def test_form_login_rejects_other_grant_types_and_bad_passwords(api: Api) 
             "password": user.password,
         },
     )
-    assert other_grant.status_code == 422
+    assert other_grant.status_code == 400
+    assert other_grant.json()["error"] == "unsupported_grant_type"
     wrong = await api.client.post(
         "/api/v1/auth/login-form", data={"username": user.email, "password": "not it at all"}
     )
-    assert wrong.status_code == 401
+    assert wrong.status_code == 400
+    assert wrong.json() == {
+        "error": "invalid_grant",
+        "error_description": "Incorrect email or password.",
+        "code": "invalid_credentials",
+        "detail": "Incorrect email or password.",
+    }
+    assert "www-authenticate" not in wrong.headers
 
 
 async def test_openapi_password_flow_points_at_the_form_login(app: FastAPI) -> None:

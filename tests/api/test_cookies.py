@@ -206,6 +206,7 @@ def test_a_cookie_value_that_is_not_a_token_is_never_written() -> None:
         refresh_token="x; Domain=evil.example",
         session_id="s",
         csrf_token="t",
+        access_expires_at=now + timedelta(minutes=1),
         refresh_expires_at=now + timedelta(days=1),
     )
     response = Response()

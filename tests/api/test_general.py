@@ -36,12 +36,14 @@ async def test_docs_and_openapi_are_served(api: Api) -> None:
         "/metrics",
     ):
         assert path in spec["paths"], path
-    # The hot reads authenticate in the endpoint; they must still declare the bearer scheme
-    # exactly as the routes that take it as a dependency do.
-    declared = spec["paths"]["/api/v1/users/me"]["put"]["security"]
-    assert declared == [{"SessionBearer": []}]
-    assert spec["paths"]["/api/v1/users/me"]["get"]["security"] == declared
-    assert spec["paths"]["/api/v1/sessions/"]["get"]["security"] == declared
+    # Every route that needs a caller declares the one bearer scheme, and only those.
+    declared = [{"OAuth2PasswordBearer": []}]
+    assert set(spec["components"]["securitySchemes"]) == {"OAuth2PasswordBearer"}
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            signing_in = path.startswith("/api/v1/auth/") and not path.endswith("/logout")
+            public = path in {"/", "/health"} or signing_in
+            assert operation.get("security") == (None if public else declared), (method, path)
 
 
 async def test_health_reports_the_database(api: Api) -> None:

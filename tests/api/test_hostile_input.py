@@ -2,6 +2,7 @@
 
 Whatever a client sends, the answer is a clear 4xx with the stable `{"code", "detail"}` body,
 never a 5xx (the ASGI transport re-raises unhandled app errors, so a crash fails loudly too).
+The OAuth2 token endpoint's form requests get RFC 6749's `error` and `error_description` too.
 """
 
 import json
@@ -36,6 +37,7 @@ LONG = "x" * 10_000
 HUGE_IN_URL = "x" * 50_000
 CANARY_PASSWORD = "Canary-Pa55word-7f3a9c-must-never-be-echoed"
 MAX_ERROR_BYTES = 4096
+OAUTH2_ERRORS = {"invalid_request", "invalid_grant", "unsupported_grant_type"}
 
 Caller = Literal["anonymous", "user", "admin"]
 Json = dict[str, Any]
@@ -54,7 +56,12 @@ def error_body(
     assert response.headers["content-type"] == "application/json", response.text[:500]
     body = response.json()
     assert isinstance(body, dict)
-    assert set(body) == {"code", "detail"}
+    if set(body) == {"code", "detail", "error", "error_description"}:
+        assert response.request.url.path == LOGIN_FORM
+        assert body["error"] in OAUTH2_ERRORS, body
+        assert response.status_code == 400, body
+    else:
+        assert set(body) == {"code", "detail"}
     assert isinstance(body["code"], str)
     assert body["code"]
     detail = body["detail"]
@@ -78,6 +85,20 @@ def validation_errors(response: httpx.Response) -> list[Json]:
 
 def error_locs(response: httpx.Response) -> list[list[str | int]]:
     return [item["loc"] for item in validation_errors(response)]
+
+
+def oauth2_error(response: httpx.Response, error: str, code: str | None = None) -> Json:
+    """Assert the token endpoint's answer to a form: 400 with RFC 6749's error beside ours."""
+    body = error_body(response, 400, code)
+    assert body.get("error") == error, body
+    return body
+
+
+def form_error_locs(response: httpx.Response) -> list[list[str | int]]:
+    """The locations of a form's validation errors, which the token endpoint answers as
+    RFC 6749's invalid_request."""
+    items = oauth2_error(response, "invalid_request", "validation_error")["detail"]
+    return [item["loc"] for item in items]
 
 
 def assert_invalid(response: httpx.Response, *loc: str | int) -> None:
@@ -396,7 +417,7 @@ async def test_huge_strings_in_every_form_field(people: People) -> None:
     for name in ("username", "password", "scope", "grant_type"):
         assert_too_large(await people.send_form({**fields, name: HUGE}))
         long = await people.send_form({**fields, name: LONG})
-        assert_invalid(long, "body", name)
+        assert ["body", name] in form_error_locs(long)
         assert_small(long)
 
 
@@ -479,7 +500,7 @@ async def assert_wrong_credentials(people: People, email: str, password: str) ->
     """Both sign-in forms answer exactly as for any wrong email or password."""
     error_body(await people.api.login(email, password), 401, "invalid_credentials")
     form = await people.send_form({"username": email, "password": password})
-    error_body(form, 401, "invalid_credentials")
+    oauth2_error(form, "invalid_grant", "invalid_credentials")
 
 
 async def test_control_characters_in_credentials_fail_like_any_wrong_credentials(
@@ -546,7 +567,7 @@ async def test_sql_injection_strings_are_just_wrong_credentials(people: People) 
         error_body(await people.api.login(text, text), 401, "invalid_credentials")
         error_body(await people.api.login(people.user.email, text), 401, "invalid_credentials")
         form = await people.send_form({"username": text, "password": text})
-        error_body(form, 401, "invalid_credentials")
+        oauth2_error(form, "invalid_grant", "invalid_credentials")
         assert_invalid(await people.api.register(username=text), "body", "username")
     assert await total_users(people) == 2
 
@@ -694,14 +715,17 @@ async def test_session_ids_that_name_no_session(people: People) -> None:
 
 async def test_form_login_refuses_what_is_not_its_form(people: People) -> None:
     credentials = {"username": people.user.email, "password": DEFAULT_PASSWORD}
+    # Not a form, so not an OAuth2 client: the plain validation error.
     as_json = await people.api.client.post(LOGIN_FORM, json=credentials)
-    assert sorted(error_locs(as_json)) == [["body", "password"], ["body", "username"]]
+    [missing] = validation_errors(as_json)
+    assert missing["loc"] == ["body"]
+    assert "`username` and `password`" in missing["msg"]
     password_as_a_file = await people.api.client.post(
         LOGIN_FORM,
         data={"username": people.user.email},
         files={"password": ("password.txt", DEFAULT_PASSWORD.encode(), "text/plain")},
     )
-    assert error_locs(password_as_a_file) == [["body", "password"]]
+    assert form_error_locs(password_as_a_file) == [["body", "password"]]
     no_boundary = await people.api.client.post(
         LOGIN_FORM, content=b"garbage", headers={"Content-Type": "multipart/form-data"}
     )
@@ -716,7 +740,7 @@ async def test_form_login_refuses_what_is_not_its_form(people: People) -> None:
     error_body(too_many_fields, 400, "bad_request")
     for grant_type in ("client_credentials", "password ", "PASSWORD", "password\x00"):
         response = await people.send_form({**credentials, "grant_type": grant_type})
-        assert error_locs(response) == [["body", "grant_type"]], grant_type
+        oauth2_error(response, "unsupported_grant_type", "unsupported_grant_type")
     # The same credentials, sent as the form they should be, do sign in.
     response = await people.send_form({**credentials, "grant_type": "password"})
     assert response.status_code == 200, response.text

@@ -1,5 +1,6 @@
 """Rate limits, the login lockout and client addresses behind proxies, tested as attacks."""
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -140,10 +141,91 @@ async def test_api_budget_covers_other_routes(database_url: str) -> None:
         assert (await api.client.get("/health")).status_code == 200
 
 
-async def test_rate_limits_can_be_disabled(database_url: str) -> None:
-    settings = _settings(database_url, RATE_LIMIT_LOGIN="1/minute", RATE_LIMIT_ENABLED=False)
+async def test_disabling_rate_limits_turns_off_the_budgets_but_not_the_lockout(
+    database_url: str,
+) -> None:
+    settings = _settings(
+        database_url,
+        RATE_LIMIT_LOGIN="1/minute",
+        RATE_LIMIT_REGISTER="1/minute",
+        RATE_LIMIT_ENABLED=False,
+        LOGIN_LOCKOUT_THRESHOLD=3,
+    )
     async with serve(settings) as (_, api):
         assert {r.status_code for r in await _logins(api, 3)} == {401}
+        assert {(await api.register()).status_code for _ in range(3)} == {201}
+        statuses = [(await api.login("one@example.com", "wrong password!")).status_code]
+        statuses += [(await api.login("one@example.com", "wrong password!")).status_code]
+        statuses += [(await api.login("one@example.com", "wrong password!")).status_code]
+        locked = await api.login("one@example.com", "wrong password!")
+        assert statuses == [401, 401, 401]
+        _assert_429(locked, code="account_locked")
+
+
+async def test_a_lockout_threshold_of_zero_turns_the_lockout_off(database_url: str) -> None:
+    settings = _settings(database_url, RATE_LIMIT_ENABLED=False, LOGIN_LOCKOUT_THRESHOLD=0)
+    async with serve(settings) as (_, api):
+        statuses = {(await api.login("two@example.com", "wrong password!")).status_code}
+        for _ in range(9):
+            statuses.add((await api.login("two@example.com", "wrong password!")).status_code)
+        assert statuses == {401}
+
+
+async def test_parallel_guesses_check_no_more_passwords_than_the_threshold(
+    database_url: str,
+) -> None:
+    settings = _behind_proxy(database_url, LOGIN_LOCKOUT_THRESHOLD=5)
+    async with serve(settings) as (_, api):
+        victim = await api.new_user()
+        guesses = await asyncio.gather(
+            *(
+                _login_from(api, f"198.51.100.{index}", victim.email, f"guess number {index}")
+                for index in range(20)
+            )
+        )
+        statuses = sorted(response.status_code for response in guesses)
+        assert statuses == [401] * 5 + [429] * 15
+        assert {r.json()["code"] for r in guesses if r.status_code == 429} == {"account_locked"}
+
+
+async def test_the_right_password_behind_parallel_wrong_ones_is_refused(
+    database_url: str,
+) -> None:
+    settings = _behind_proxy(database_url, LOGIN_LOCKOUT_THRESHOLD=5)
+    async with serve(settings) as (_, api):
+        victim = await api.new_user()
+
+        async def right_guess_later() -> httpx.Response:
+            await asyncio.sleep(0.3)
+            return await _login_from(api, "198.51.100.250", victim.email, DEFAULT_PASSWORD)
+
+        *wrong, right = await asyncio.gather(
+            *(
+                _login_from(api, f"198.51.100.{index}", victim.email, f"wrong guess {index}")
+                for index in range(19)
+            ),
+            right_guess_later(),
+        )
+        assert sorted(response.status_code for response in wrong) == [401] * 5 + [429] * 14
+        _assert_429(right, code="account_locked")
+
+
+async def test_two_workers_share_the_lockout(database_url: str) -> None:
+    settings = _behind_proxy(database_url, LOGIN_LOCKOUT_THRESHOLD=5)
+    async with serve(settings) as (_, first), serve(settings) as (_, second):
+        victim = await first.new_user()
+        guesses = await asyncio.gather(
+            *(
+                _login_from(
+                    (first, second)[index % 2],
+                    f"198.51.100.{index}",
+                    victim.email,
+                    f"guess number {index}",
+                )
+                for index in range(40)
+            )
+        )
+        assert [response.status_code for response in guesses].count(401) == 5
 
 
 async def test_brute_force_on_one_account_locks_it_from_many_addresses(database_url: str) -> None:

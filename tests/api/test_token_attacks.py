@@ -508,6 +508,7 @@ SignInAnswer = tuple[int, object, str | None]
 
 
 async def _sign_in_answers(api: Api, email: str, password: str) -> list[SignInAnswer]:
+    """The JSON sign-in's answer and the token endpoint's (RFC 6749's, for OAuth2 clients)."""
     json_login = await api.login(email, password)
     form_login = await api.client.post(LOGIN_FORM, data={"username": email, "password": password})
     return [
@@ -525,9 +526,17 @@ async def test_sign_in_failures_do_not_reveal_which_accounts_exist(scene: Scene)
     unknown = await _sign_in_answers(scene.api, "nobody-here@example.com", DEFAULT_PASSWORD)
     wrong_password = await _sign_in_answers(scene.api, scene.victim.email, "not the password")
     inactive = await _sign_in_answers(scene.api, scene.bystander.email, DEFAULT_PASSWORD)
-    expected: SignInAnswer = (
-        401,
-        {"code": "invalid_credentials", "detail": "Incorrect email or password."},
-        "Bearer",
-    )
-    assert unknown == wrong_password == inactive == [expected, expected]
+    expected: list[SignInAnswer] = [
+        (401, {"code": "invalid_credentials", "detail": "Incorrect email or password."}, "Bearer"),
+        (
+            400,
+            {
+                "error": "invalid_grant",
+                "error_description": "Incorrect email or password.",
+                "code": "invalid_credentials",
+                "detail": "Incorrect email or password.",
+            },
+            None,
+        ),
+    ]
+    assert unknown == wrong_password == inactive == expected

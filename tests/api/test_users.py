@@ -11,8 +11,9 @@ from app.core.clock import OffsetClock
 from app.core.config import Settings
 from app.core.errors import LastAdmin
 from app.domain.accounts import Account
+from app.domain.principals import Principal
 from app.schemas.user import AdminUserUpdate
-from app.services.context import Principal, ServiceContext
+from app.services.context import ServiceContext
 from app.services.users import admin_update_user
 from app.storage.users import UserStore
 from tests.factories import ADMIN_EMAIL, DEFAULT_PASSWORD, Api, UserHandle
@@ -50,7 +51,15 @@ async def test_change_username_to_a_taken_one(api: Api) -> None:
 
 async def test_email_change_needs_the_current_password(api: Api) -> None:
     user = await api.new_user()
+    # Without it the body is invalid, as the schema's dependentRequired says; a wrong one is 400.
     status, body = await _put_me(api, user, email="moved@example.com")
+    assert status == 422
+    assert body["code"] == "validation_error"
+    status, body = await _put_me(api, user, email=None)
+    assert status == 422
+    status, body = await _put_me(
+        api, user, email="moved@example.com", current_password="not my password"
+    )
     assert status == 400
     assert body["code"] == "current_password_invalid"
     status, body = await _put_me(
@@ -72,7 +81,7 @@ async def test_email_change_to_a_taken_email(api: Api) -> None:
 async def test_password_change_needs_the_right_current_password(api: Api) -> None:
     user = await api.new_user()
     status, _ = await _put_me(api, user, password="a brand new password")
-    assert status == 400
+    assert status == 422
     status, _ = await _put_me(
         api, user, password="a brand new password", current_password="not my password"
     )

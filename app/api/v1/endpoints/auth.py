@@ -1,4 +1,4 @@
-"""Sign-up, sign-in (JSON and OAuth2 form), refresh and sign-out."""
+"""Sign-up, sign-in (JSON, and the OAuth2 token endpoint), refresh and sign-out."""
 
 from typing import Annotated
 
@@ -11,22 +11,31 @@ from app.api.cookies import (
     clear_session_cookies,
     set_session_cookies,
 )
-from app.api.deps import ContextDep, CurrentPrincipal, client_of, context_of
+from app.api.deps import client_of, context_of
+from app.api.routing import Caller, DeclaredRoute, declare, principal_of
 from app.api.v1.prefix import API_V1
-from app.core.errors import NotAuthenticated
+from app.core import errors
+from app.domain.principals import CsrfProof
 from app.schemas.auth import (
-    LoginForm,
+    PASSWORD_GRANT,
+    REFRESH_GRANT,
     LoginRequest,
     LogoutRequest,
     RefreshRequest,
+    TokenForm,
     TokenResponse,
 )
 from app.schemas.user import UserCreate, UserRead
 from app.services import auth
 from app.services.auth import TokenPair
-from app.services.context import CsrfProof, ServiceContext
+from app.services.context import ServiceContext
+from app.services.rate_limit import API, LOGIN, REFRESH, REGISTER
 
-router = APIRouter(prefix=f"{API_V1}/auth", tags=["auth"])
+router = APIRouter(prefix=f"{API_V1}/auth", tags=["auth"], route_class=DeclaredRoute)
+_SIGN_IN_ERRORS = (errors.InvalidCredentials, errors.AccountLocked)
+_GRANT_ERRORS = (errors.InvalidToken, errors.SessionRevoked, errors.RefreshTokenReused)
+# A refresh by cookie also needs the CSRF token; with no body and no cookie there is no token.
+_REFRESH_ERRORS = (*_GRANT_ERRORS, errors.CsrfFailed, errors.NotAuthenticated)
 
 
 def _tokens(pair: TokenPair, context: ServiceContext, *, cookies: bool) -> Response:
@@ -35,26 +44,34 @@ def _tokens(pair: TokenPair, context: ServiceContext, *, cookies: bool) -> Respo
     Serialized once here: returned as a model, FastAPI would validate it a second time against
     the response model, on the two paths that every client calls most after /users/me.
     """
-    body = TokenResponse(access_token=pair.access_token, refresh_token=pair.refresh_token)
+    now = context.clock.now()
+    body = TokenResponse(
+        access_token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        expires_in=max(0, int((pair.access_expires_at - now).total_seconds())),
+    )
     response = Response(body.model_dump_json(), media_type="application/json")
     if cookies:
-        set_session_cookies(response, pair, context.settings, context.clock.now())
+        set_session_cookies(response, pair, context.settings, now)
     return response
 
 
 # Routes are matched in order, on every request: refresh, which every client calls, comes first.
 @router.post("/refresh", response_model=TokenResponse)
+@declare(caller=Caller.ANYONE, limit=REFRESH, errors=_REFRESH_ERRORS)
 async def refresh(request: Request, body: RefreshRequest | None = None) -> Response:
     """Exchange a refresh token for a new pair; the presented token stops working.
 
     Browsers may send no body: the refresh cookie is used, with the CSRF token in X-CSRF-Token.
+    OAuth2 clients refresh at the token endpoint, `login-form`, with the refresh_token grant.
     """
+    csrf: CsrfProof | None = None
     if body is not None:
-        token, csrf = body.refresh_token, None
+        token = body.refresh_token
     else:
         token = request.cookies.get(REFRESH_COOKIE, "")
         if not token:
-            raise NotAuthenticated
+            raise errors.NotAuthenticated
         csrf = CsrfProof(
             header=request.headers.get(CSRF_HEADER), cookie=request.cookies.get(CSRF_COOKIE)
         )
@@ -64,12 +81,23 @@ async def refresh(request: Request, body: RefreshRequest | None = None) -> Respo
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED)
-async def register(body: UserCreate, context: ContextDep) -> UserRead:
+@declare(
+    caller=Caller.ANYONE,
+    limit=REGISTER,
+    errors=(
+        errors.EmailTaken,
+        errors.UsernameTaken,
+        errors.PasswordRejected,
+        errors.PasswordCheckUnavailable,
+    ),
+)
+async def register(request: Request, body: UserCreate) -> UserRead:
     """Create an account. `is_admin` / `is_active` in the body are ignored."""
-    return UserRead.model_validate(await auth.register(context, data=body))
+    return UserRead.model_validate(await auth.register(context_of(request), data=body))
 
 
 @router.post("/login", response_model=TokenResponse)
+@declare(caller=Caller.ANYONE, limit=LOGIN, errors=_SIGN_IN_ERRORS)
 async def login(request: Request, body: LoginRequest) -> Response:
     """Sign in with a JSON body of email and password."""
     context = context_of(request)
@@ -80,31 +108,42 @@ async def login(request: Request, body: LoginRequest) -> Response:
 
 
 @router.post("/login-form", response_model=TokenResponse)
-async def login_form(
-    request: Request,
-    form: Annotated[LoginForm, Form()],
-) -> Response:
-    """OAuth2 password flow: the form's `username` field carries the email.
+@declare(
+    caller=Caller.ANYONE,
+    limit=LOGIN,
+    errors=(*_SIGN_IN_ERRORS, *_GRANT_ERRORS, errors.UnsupportedGrantType),
+    token_endpoint=True,
+)
+async def login_form(request: Request, form: Annotated[TokenForm, Form()]) -> Response:
+    """The OAuth2 token endpoint: the password grant (the form's `username` carries the
+    email) and the refresh_token grant, with RFC 6749 errors.
 
     It sets no cookies: a form can be posted cross-site without a preflight, so cookies from
     it would let another site sign a browser into the attacker's account.
     """
     context = context_of(request)
-    pair = await auth.login(
-        context, email=form.username, password=form.password, client=client_of(request)
-    )
+    if form.grant_type == PASSWORD_GRANT:
+        pair = await auth.login(
+            context,
+            email=form.username or "",
+            password=form.password or "",
+            client=client_of(request),
+        )
+    elif form.grant_type == REFRESH_GRANT:
+        pair = await auth.refresh(context, refresh_token=form.refresh_token or "")
+    else:
+        raise errors.UnsupportedGrantType
     return _tokens(pair, context, cookies=False)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-async def logout(
-    principal: CurrentPrincipal,
-    response: Response,
-    context: ContextDep,
-    body: LogoutRequest | None = None,
-) -> None:
+@declare(caller=Caller.USER, limit=API)
+async def logout(request: Request, response: Response, body: LogoutRequest | None = None) -> None:
     """End this session (and the refresh token's session, if given); clear the cookies."""
+    context = context_of(request)
     await auth.logout(
-        context, principal=principal, refresh_token=body.refresh_token if body else None
+        context,
+        principal=principal_of(request),
+        refresh_token=body.refresh_token if body else None,
     )
     clear_session_cookies(response, context.settings)

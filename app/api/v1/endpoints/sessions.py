@@ -4,24 +4,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, status
 
-from app.api.deps import (
-    SESSION_BEARER_SECURITY,
-    ContextDep,
-    CurrentPrincipal,
-    context_of,
-    get_principal,
-)
+from app.api.deps import context_of
+from app.api.routing import Caller, DeclaredRoute, declare, principal_of
 from app.api.v1.prefix import API_V1
+from app.core import errors
 from app.schemas.session import DeviceRead, SessionRead
 from app.services import sessions
+from app.services.rate_limit import API
 
-router = APIRouter(prefix=f"{API_V1}/sessions", tags=["sessions"])
+router = APIRouter(prefix=f"{API_V1}/sessions", tags=["sessions"], route_class=DeclaredRoute)
 
 
-@router.get("/", openapi_extra=SESSION_BEARER_SECURITY)
+@router.get("/")
+@declare(caller=Caller.USER, limit=API)
 async def list_sessions(request: Request) -> list[SessionRead]:
     """Your live sessions, newest first; `current` marks the one making this request."""
-    principal = await get_principal(request)
+    principal = principal_of(request)
     records = await sessions.list_sessions(context_of(request), principal=principal)
     return [
         SessionRead(
@@ -39,10 +37,11 @@ async def list_sessions(request: Request) -> list[SessionRead]:
 
 
 @router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+@declare(caller=Caller.USER, limit=API, errors=(errors.SessionNotFound,))
 async def revoke_session(
-    session_id: Annotated[str, Path(min_length=1, max_length=64)],
-    principal: CurrentPrincipal,
-    context: ContextDep,
+    request: Request, session_id: Annotated[str, Path(min_length=1, max_length=64)]
 ) -> None:
     """End one of your sessions; its tokens stop working on every instance within a second."""
-    await sessions.revoke_session(context, principal=principal, session_id=session_id)
+    await sessions.revoke_session(
+        context_of(request), principal=principal_of(request), session_id=session_id
+    )

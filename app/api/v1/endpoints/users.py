@@ -5,19 +5,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from app.api.deps import (
-    SESSION_BEARER_SECURITY,
-    ContextDep,
-    CurrentAdmin,
-    CurrentPrincipal,
-    get_principal,
-)
+from app.api.deps import context_of
+from app.api.routing import Caller, DeclaredRoute, declare, principal_of
 from app.api.v1.prefix import API_V1
+from app.core import errors
 from app.domain.accounts import Account, UserFilter
 from app.schemas.user import AdminUserUpdate, ProfileUpdate, UserPage, UserRead
 from app.services import users
+from app.services.rate_limit import API
 
-router = APIRouter(prefix=f"{API_V1}/users", tags=["users"])
+router = APIRouter(prefix=f"{API_V1}/users", tags=["users"], route_class=DeclaredRoute)
+_IDENTITY_ERRORS = (
+    errors.EmailTaken,
+    errors.UsernameTaken,
+    errors.PasswordRejected,
+    errors.PasswordCheckUnavailable,
+)
 
 
 @lru_cache(maxsize=4096)
@@ -27,26 +30,31 @@ def _profile_json(account: Account) -> bytes:
     return UserRead.model_validate(account).model_dump_json().encode()
 
 
-@router.get("/me", response_model=UserRead, openapi_extra=SESSION_BEARER_SECURITY)
+@router.get("/me", response_model=UserRead)
+@declare(caller=Caller.USER, limit=API)
 async def read_me(request: Request) -> Response:
     """The signed-in user."""
-    principal = await get_principal(request)
-    return Response(_profile_json(principal.account), media_type="application/json")
+    return Response(_profile_json(principal_of(request).account), media_type="application/json")
 
 
 @router.put("/me")
-async def update_me(
-    body: ProfileUpdate, principal: CurrentPrincipal, context: ContextDep
-) -> UserRead:
+@declare(
+    caller=Caller.USER,
+    limit=API,
+    errors=(*_IDENTITY_ERRORS, errors.CurrentPasswordInvalid, errors.UserNotFound),
+)
+async def update_me(request: Request, body: ProfileUpdate) -> UserRead:
     """Change your username, email or password (the last two need `current_password`)."""
-    account = await users.update_profile(context, principal=principal, changes=body)
+    account = await users.update_profile(
+        context_of(request), principal=principal_of(request), changes=body
+    )
     return UserRead.model_validate(account)
 
 
 @router.get("/")
+@declare(caller=Caller.ADMIN, limit=API)
 async def list_users(
-    _: CurrentAdmin,
-    context: ContextDep,
+    request: Request,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     search: Annotated[str | None, Query(min_length=1, max_length=254)] = None,
@@ -55,7 +63,7 @@ async def list_users(
 ) -> UserPage:
     """Admin: users, paginated, searchable by email or username, filterable by flags."""
     accounts, total = await users.list_users(
-        context,
+        context_of(request),
         where=UserFilter(search=search, is_active=is_active, is_admin=is_admin),
         limit=limit,
         offset=offset,
@@ -69,12 +77,18 @@ async def list_users(
 
 
 @router.put("/{user_id}")
+@declare(
+    caller=Caller.ADMIN,
+    limit=API,
+    errors=(*_IDENTITY_ERRORS, errors.UserNotFound, errors.LastAdmin),
+)
 async def update_user(
+    request: Request,
     user_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     body: AdminUserUpdate,
-    admin: CurrentAdmin,
-    context: ContextDep,
 ) -> UserRead:
     """Admin: change any user's identity, password, active or admin flag."""
-    account = await users.admin_update_user(context, actor=admin, user_id=user_id, changes=body)
+    account = await users.admin_update_user(
+        context_of(request), actor=principal_of(request), user_id=user_id, changes=body
+    )
     return UserRead.model_validate(account)
