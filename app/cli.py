@@ -1,7 +1,6 @@
 """Operator commands: `python -m app.cli migrate`."""
 
 import asyncio
-import warnings
 
 import typer
 from pydantic import ValidationError
@@ -22,12 +21,10 @@ def migrate() -> None:
 @cli.command()
 def check() -> None:
     """List the settings that would make the service unsafe in production."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            problems = Settings(ENVIRONMENT="development").security_problems()
-        except ValidationError as exc:
-            problems = [str(error["msg"]) for error in exc.errors()]
+    try:
+        problems = Settings(ENVIRONMENT="development").security_problems()
+    except ValidationError as exc:
+        problems = [str(error["msg"]) for error in exc.errors()]
     for problem in problems:
         typer.echo(f"- {problem}")
     raise typer.Exit(code=1 if problems else 0)

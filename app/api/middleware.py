@@ -7,6 +7,7 @@ another coroutine frame and another `send` wrapper on every request, and two of 
 the request and captured its status separately.
 """
 
+import logging
 import re
 import ssl
 import time
@@ -24,6 +25,7 @@ from app.core.client_ip import Network, resolve_client_ip
 from app.core.logging import REQUEST_CONTEXT, get_logger
 from app.storage.guard import REQUEST_DEADLINE, Deadline
 
+_errors = logging.getLogger("app.errors")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
 _API_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -163,12 +165,11 @@ class EdgeMiddleware:
             else:
                 await self.app(scope, receive_within_limit, send_with_headers)
         except Exception:
-            # Starlette answers an unhandled error from the outermost layer, past this one: the
-            # answer is sent from here, so that it carries the security headers too. The error
-            # goes on up to be logged.
+            # Answered and logged here rather than by Starlette's outermost layer: the answer
+            # then carries the security headers, and the traceback the request id.
+            _errors.exception("unhandled error")
             if not response_started:
                 await unexpected_error_response()(scope, receive, send_with_headers)
-            raise
         finally:
             try:
                 duration = time.perf_counter() - started

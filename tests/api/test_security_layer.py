@@ -187,7 +187,7 @@ async def test_unknown_email_and_wrong_password_take_the_same_time(database_url:
 
 
 async def test_an_unexpected_error_is_a_plain_500_with_the_security_headers(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     async with serve(make_settings(f"sqlite:///{tmp_path}/auth.db")) as (app, _):
 
@@ -206,3 +206,9 @@ async def test_an_unexpected_error_is_a_plain_500_with_the_security_headers(
     [logged] = [record for record in caplog.records if record.message == "unhandled error"]
     assert logged.exc_info is not None
     assert "internals" in str(logged.exc_info[1])
+    # Once, as one JSON line that carries the request's id.
+    lines = capsys.readouterr().err.splitlines()
+    [line] = [json.loads(text) for text in lines if "unhandled" in text]
+    assert line["event"] == "unhandled error"
+    assert line["request_id"] == response.headers["x-request-id"]
+    assert "RuntimeError" in line["exception"]
