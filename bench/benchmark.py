@@ -38,9 +38,9 @@ sys.path.insert(0, str(ROOT))
 from app.core.config import Settings  # noqa: E402
 from app.core.passwords import PasswordHasher  # noqa: E402
 from app.core.tokens import new_token_id  # noqa: E402
+from app.domain.sessions import SessionRecord  # noqa: E402
 from app.models import User  # noqa: E402
 from app.storage.factory import build_storage  # noqa: E402
-from app.storage.protocols import SessionRecord  # noqa: E402
 from app.storage.sql_sessions import SqlSessionStore  # noqa: E402
 
 WRK = ROOT / "bench" / "wrk"

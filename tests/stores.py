@@ -129,7 +129,8 @@ class PrivateRedis:
 
     def pause(self, seconds: float) -> None:
         """Make the server answer no client for `seconds`, as a hung Redis does."""
-        self.client().execute_command("CLIENT", "PAUSE", int(seconds * 1000), "ALL")
+        pause = ("CLIENT", "PAUSE", int(seconds * 1000), "ALL")
+        self.client().execute_command(*pause)  # type: ignore[no-untyped-call]
 
 
 @contextmanager

@@ -18,11 +18,11 @@ from app.core.events import SecurityEvent
 from app.core.tokens import new_token_ids
 from app.domain.accounts import Account, NewAccount
 from app.domain.principals import ClientInfo, CsrfProof, Principal
+from app.domain.sessions import RefreshGrant, RotationOutcome, SessionRecord
 from app.schemas.user import UserCreate, normalize_email
 from app.services.authentication import load_account
 from app.services.context import ServiceContext
 from app.services.rate_limit import LOGIN_ACCOUNT
-from app.storage.protocols import RefreshGrant, RotationOutcome, SessionRecord
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,8 @@ from datetime import timedelta
 from app.core.errors import InvalidToken, SessionRevoked
 from app.domain.accounts import Account
 from app.domain.principals import Principal
+from app.domain.sessions import SessionRecord
 from app.services.context import ServiceContext
-from app.storage.protocols import SessionRecord
 
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 

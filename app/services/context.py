@@ -9,11 +9,12 @@ from app.core.events import SecurityEvents
 from app.core.passwords import PasswordHasher
 from app.core.tokens import HmacSigner, TokenCodec
 from app.domain.accounts import Account
+from app.domain.sessions import SessionRecord
 from app.services.lockout import LoginLockout
 from app.services.passwords import PasswordPolicy
 from app.services.rate_limit import RateLimiter
 from app.storage.factory import Storage
-from app.storage.protocols import SessionRecord, SessionStore
+from app.storage.protocols import SessionStore
 from app.storage.ttl_cache import TtlCache
 from app.storage.users import UserStore
 

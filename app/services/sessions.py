@@ -3,8 +3,8 @@
 from app.core.errors import SessionNotFound
 from app.core.events import SecurityEvent
 from app.domain.principals import Principal
+from app.domain.sessions import SessionRecord
 from app.services.context import ServiceContext
-from app.storage.protocols import SessionRecord
 
 
 async def list_sessions(ctx: ServiceContext, *, principal: Principal) -> list[SessionRecord]:

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from redis.asyncio import Redis, RedisCluster
 
-from app.storage.protocols import RefreshGrant, Rotation, RotationOutcome, SessionRecord
+from app.domain.sessions import RefreshGrant, Rotation, RotationOutcome, SessionRecord
 
 SCRIPT_BATCH = 100
 _TIMES = ("created_at", "last_seen_at", "expires_at", "refresh_issued_at", "revoked_at")

@@ -13,9 +13,9 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
 
 from app.db.statements import PreparedStatement
+from app.domain.sessions import RefreshGrant, Rotation, RotationOutcome, SessionRecord
 from app.models import AuthSession
 from app.storage.database import Database
-from app.storage.protocols import RefreshGrant, Rotation, RotationOutcome, SessionRecord
 
 _SESSIONS = cast(Table, AuthSession.__table__)
 _C = _SESSIONS.c

@@ -37,7 +37,7 @@ async def test_docs_and_openapi_are_served(api: Api) -> None:
     ):
         assert path in spec["paths"], path
     # Every route that needs a caller declares the one bearer scheme, and only those.
-    declared = [{"OAuth2PasswordBearer": []}]
+    declared: list[dict[str, list[str]]] = [{"OAuth2PasswordBearer": []}]
     assert set(spec["components"]["securitySchemes"]) == {"OAuth2PasswordBearer"}
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():

@@ -1,7 +1,7 @@
 """Store outages: fail closed with 503, report them in /health, recover without a restart."""
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import anyio
@@ -203,7 +203,7 @@ async def test_a_hung_redis_costs_a_request_at_most_the_deadline(
             user = await api.new_user()
             redis.pause(6)
             clock.advance(1.2)
-            requests = {
+            requests: dict[str, Callable[[], Awaitable[httpx.Response]]] = {
                 "me": lambda: api.me(user.tokens),
                 "refresh": lambda: api.refresh(user.tokens.refresh_token),
                 "login": lambda: api.login(user.email, DEFAULT_PASSWORD),
@@ -243,11 +243,12 @@ async def test_a_hung_database_costs_a_request_at_most_the_deadline(
         user = await api.new_user()
         pg.hang()
         clock.advance(1.2)
-        for request in (
+        requests: list[Callable[[], Awaitable[httpx.Response]]] = [
             lambda: api.me(user.tokens),
             lambda: api.login(user.email, DEFAULT_PASSWORD),
             lambda: api.register(),
-        ):
+        ]
+        for request in requests:
             started = time.monotonic()
             response = await request()
             _assert_store_unavailable(response)

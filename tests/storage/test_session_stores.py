@@ -11,16 +11,11 @@ from redis.asyncio import Redis
 
 from app.core.config import Settings
 from app.core.tokens import new_token_id
+from app.domain.sessions import RefreshGrant, Rotation, RotationOutcome, SessionRecord
 from app.services.startup import prepare_from_settings
 from app.storage import redis_sessions
 from app.storage.factory import build_storage
-from app.storage.protocols import (
-    RefreshGrant,
-    Rotation,
-    RotationOutcome,
-    SessionRecord,
-    SessionStore,
-)
+from app.storage.protocols import SessionStore
 from app.storage.redis_sessions import RedisSessionStore
 from app.storage.sql_sessions import SqlSessionStore
 from tests.conftest import (
