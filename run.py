@@ -10,7 +10,7 @@ from pathlib import Path
 from app.core.config import Settings
 from app.core.logging import configure_logging, get_logger
 from app.server import serve
-from app.services.startup import prepare_from_settings
+from app.services.bootstrap import prepare_from_settings
 
 
 def _share_across_workers(settings: Settings) -> None:
@@ -29,9 +29,9 @@ def _share_across_workers(settings: Settings) -> None:
             get_logger("app").warning(
                 "embedded_backends_with_several_workers",
                 workers=settings.WORKERS,
-                shared="users, sessions, revocations and metrics",
-                per_worker="rate limits and login lockout counters (each worker grants the full "
-                "budget); set REDIS_URL to share them",
+                shared="users, sessions, revocations, the login lockout and metrics",
+                per_worker="rate limits (each worker grants the full budget); set REDIS_URL to "
+                "share them",
             )
 
 

@@ -6,7 +6,7 @@ import typer
 from pydantic import ValidationError
 
 from app.core.config import Settings
-from app.services.startup import prepare_from_settings
+from app.services.bootstrap import prepare_from_settings
 
 cli = typer.Typer(help="Operate the authentication service.", no_args_is_help=True)
 

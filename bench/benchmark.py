@@ -508,7 +508,7 @@ def main() -> None:
     if args.backend == "production":
         asyncio.run(reset_production_stores())
     if args.seed:
-        from app.services.startup import prepare_from_settings
+        from app.services.bootstrap import prepare_from_settings
 
         asyncio.run(prepare_from_settings(settings))
         started = time.perf_counter()

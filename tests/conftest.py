@@ -18,9 +18,9 @@ from fastapi import FastAPI
 from redis import Redis
 from sqlalchemy.engine import make_url
 
-from app.core.clock import OffsetClock
 from app.core.config import Settings
 from app.main import create_app
+from tests.clock import OffsetClock
 from tests.factories import ADMIN_EMAIL, ADMIN_PASSWORD, ADMIN_USERNAME, Api
 
 

@@ -7,7 +7,6 @@ alphabet, and every attribute comes from validated settings: nothing needs quoti
 """
 
 import re
-from datetime import datetime
 
 from fastapi import Response
 
@@ -55,10 +54,8 @@ def _add_cookie(
     response.headers.append("set-cookie", "; ".join(attributes))
 
 
-def set_session_cookies(
-    response: Response, pair: TokenPair, settings: Settings, now: datetime
-) -> None:
-    session_seconds = int((pair.refresh_expires_at - now).total_seconds())
+def set_session_cookies(response: Response, pair: TokenPair, settings: Settings) -> None:
+    session_seconds = int((pair.refresh_expires_at - pair.issued_at).total_seconds())
     values = {
         ACCESS_COOKIE: (pair.access_token, settings.ACCESS_TOKEN_EXPIRE_MINUTES * 60),
         REFRESH_COOKIE: (pair.refresh_token, session_seconds),

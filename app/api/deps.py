@@ -1,4 +1,6 @@
-"""What the routes read from a request: the services' context, the client and the caller."""
+"""What the routes read from a request: the services, the client and the caller."""
+
+from dataclasses import dataclass
 
 from fastapi import Request
 from fastapi.security import OAuth2PasswordBearer
@@ -8,9 +10,14 @@ from app.api.middleware import client_ip_of
 from app.api.v1.prefix import API_V1
 from app.core.csrf import csrf_token_valid
 from app.core.errors import CsrfFailed, NotAuthenticated
+from app.core.events import SecurityEvents
 from app.domain.principals import ClientInfo, Principal
-from app.services.authentication import authenticate
-from app.services.context import ServiceContext
+from app.services.auth import AuthService
+from app.services.authentication import Authenticator
+from app.services.health import Health
+from app.services.rate_limit import RateLimiter
+from app.services.sessions import SessionService
+from app.services.users import UserService
 
 TOKEN_PATH = f"{API_V1}/auth/login-form"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -19,10 +26,25 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OAUTH2_SCHEME = OAuth2PasswordBearer(tokenUrl=TOKEN_PATH)
 
 
-def context_of(request: Request) -> ServiceContext:
-    """The services' context of the app serving the request."""
-    context: ServiceContext = request.app.state.services
-    return context
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What the routes call, built once by the app factory (app.main)."""
+
+    authenticator: Authenticator
+    auth: AuthService
+    users: UserService
+    sessions: SessionService
+    limiter: RateLimiter
+    health: Health
+    events: SecurityEvents
+    csrf_key: str
+    metrics_token: str | None
+
+
+def services_of(request: Request) -> Services:
+    """The services of the app serving the request."""
+    services: Services = request.app.state.services
+    return services
 
 
 def bearer_token_of(request: Request) -> str | None:
@@ -36,17 +58,17 @@ async def resolve_principal(request: Request) -> Principal:
     account checked. Cookie-authenticated unsafe requests must echo the session's CSRF cookie
     in X-CSRF-Token; bearer requests are exempt, since a browser never attaches that header
     on its own."""
-    context = context_of(request)
+    services = services_of(request)
     token = bearer_token_of(request)
     if token:
-        return await authenticate(context, token)
+        return await services.authenticator.authenticate(token)
     cookie = request.cookies.get(ACCESS_COOKIE)
     if not cookie:
         raise NotAuthenticated
-    principal = await authenticate(context, cookie)
+    principal = await services.authenticator.authenticate(cookie)
     if request.method not in _SAFE_METHODS and not csrf_token_valid(
         principal.session_id,
-        context.settings.signing_key,
+        services.csrf_key,
         header=request.headers.get(CSRF_HEADER),
         cookie=request.cookies.get(CSRF_COOKIE),
     ):

@@ -18,7 +18,7 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
-from app.api.deps import OAUTH2_SCHEME, bearer_token_of, context_of, resolve_principal
+from app.api.deps import OAUTH2_SCHEME, bearer_token_of, resolve_principal, services_of
 from app.api.errors import oauth2_error_response, status_for
 from app.api.middleware import client_ip_of
 from app.core import errors
@@ -188,21 +188,19 @@ class DeclaredRoute(APIRoute):
 
 def _holds_metrics_token(request: Request) -> bool:
     token = bearer_token_of(request)
-    expected = context_of(request).settings.METRICS_TOKEN
+    expected = services_of(request).metrics_token
     return bool(
         token
         and expected
-        and hmac.compare_digest(
-            token.encode("utf-8", "surrogateescape"), expected.get_secret_value().encode()
-        )
+        and hmac.compare_digest(token.encode("utf-8", "surrogateescape"), expected.encode())
     )
 
 
 async def _spend_budget(request: Request, policy: str) -> None:
     """Spend one request of the client address's budget, before the body is read."""
-    context = context_of(request)
+    services = services_of(request)
     try:
-        await context.limiter.hit(policy, client_ip_of(request.scope) or "unknown")
+        await services.limiter.hit(policy, client_ip_of(request.scope) or "unknown")
     except errors.RateLimited:
-        context.events.emit(SecurityEvent.RATE_LIMITED, policy=policy)
+        services.events.emit(SecurityEvent.RATE_LIMITED, policy=policy)
         raise

@@ -4,6 +4,8 @@ import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from app.core.clock import Clock
+from app.core.config import Settings
 from app.core.csrf import csrf_token_for, csrf_token_valid
 from app.core.devices import MAX_USER_AGENT_LENGTH, describe_device
 from app.core.errors import (
@@ -14,15 +16,19 @@ from app.core.errors import (
     RefreshTokenReused,
     SessionRevoked,
 )
-from app.core.events import SecurityEvent
-from app.core.tokens import new_token_ids
+from app.core.events import SecurityEvent, SecurityEvents
+from app.core.passwords import PasswordHasher
+from app.core.tokens import TokenCodec, new_token_ids
 from app.domain.accounts import Account, NewAccount
 from app.domain.principals import ClientInfo, CsrfProof, Principal
 from app.domain.sessions import RefreshGrant, RotationOutcome, SessionRecord
 from app.schemas.user import UserCreate, normalize_email
-from app.services.authentication import load_account
-from app.services.context import ServiceContext
-from app.services.rate_limit import LOGIN_ACCOUNT
+from app.services.liveness import Liveness
+from app.services.lockout import LoginLockout
+from app.services.passwords import PasswordPolicy
+from app.services.rate_limit import LOGIN_ACCOUNT, RateLimiter
+from app.storage.protocols import SessionStore
+from app.storage.users import UserStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,219 +37,264 @@ class TokenPair:
     refresh_token: str
     session_id: str
     csrf_token: str
+    issued_at: datetime
     access_expires_at: datetime
     refresh_expires_at: datetime
 
 
-def _mint_pair(
-    ctx: ServiceContext,
-    *,
-    user_id: int,
-    session_id: str,
-    refresh: RefreshGrant,
-    access_token_id: str,
-    now: datetime,
-) -> TokenPair:
-    access_expires = min(
-        now + timedelta(minutes=ctx.settings.ACCESS_TOKEN_EXPIRE_MINUTES), refresh.expires_at
-    )
-    access_token = ctx.tokens.encode(
-        user_id=user_id,
-        session_id=session_id,
-        token_type="access",
-        token_id=access_token_id,
-        issued_at=now,
-        expires_at=access_expires,
-    )
-    refresh_token = ctx.tokens.encode(
-        user_id=user_id,
-        session_id=session_id,
-        token_type="refresh",
-        token_id=refresh.jti,
-        issued_at=refresh.issued_at,
-        expires_at=refresh.expires_at,
-    )
-    return TokenPair(
-        access_token=access_token,
-        refresh_token=refresh_token,
-        session_id=session_id,
-        csrf_token=csrf_token_for(session_id, ctx.settings.signing_key),
-        access_expires_at=access_expires,
-        refresh_expires_at=refresh.expires_at,
-    )
+@dataclass(frozen=True, slots=True)
+class SessionTokens:
+    """Issues a session's token pair: lifetimes, the refresh grace, and the CSRF key."""
 
+    codec: TokenCodec
+    access_lifetime: timedelta
+    session_lifetime: timedelta
+    reuse_grace: timedelta
+    csrf_key: str
 
-async def register(ctx: ServiceContext, *, data: UserCreate) -> Account:
-    """Create an ordinary, active user; privileges are never taken from the request."""
-    await ctx.passwords.check(data.password, email=data.email, username=data.username)
-    hashed_password = await ctx.hasher.hash(data.password)
-    account = await ctx.users.create(
-        NewAccount(
-            email=data.email,
-            username=data.username,
-            hashed_password=hashed_password,
-            is_admin=False,
-            created_at=ctx.clock.now(),
+    @classmethod
+    def from_settings(cls, settings: Settings, codec: TokenCodec) -> "SessionTokens":
+        return cls(
+            codec=codec,
+            access_lifetime=timedelta(minutes=settings.ACCESS_TOKEN_EXPIRE_MINUTES),
+            session_lifetime=timedelta(days=settings.REFRESH_TOKEN_EXPIRE_DAYS),
+            reuse_grace=timedelta(seconds=settings.REFRESH_REUSE_GRACE_SECONDS),
+            csrf_key=settings.signing_key,
         )
-    )
-    ctx.events.emit(SecurityEvent.REGISTERED, user_id=account.id)
-    return account
 
-
-async def _admit(
-    ctx: ServiceContext, *, email: str, account: Account | None, client: ClientInfo
-) -> tuple[int, bool]:
-    """Spend the per-account budget and count the attempt against the lockout, before any
-    password is checked; return the attempt's number and whether the exemption let it in.
-
-    Both are keyed by the submitted email, existing or not, so they reveal nothing. A client
-    whose address holds one of the user's live sessions is exempt from both: an attacker can
-    keep strangers out, but not the owner on their usual network. An attempt let in only by
-    the exemption must not reset the attacker's count when it succeeds.
-    """
-    try:
-        await ctx.limiter.hit(LOGIN_ACCOUNT, email)
-        return await ctx.lockout.admit(email, now=ctx.clock.now()), False
-    except RateLimited as refusal:
-        if await _has_session_from(ctx, account, client):
-            return 0, True
-        ctx.events.emit(SecurityEvent.RATE_LIMITED, policy=refusal.policy, user_id=_id(account))
-        raise
-
-
-async def _has_session_from(
-    ctx: ServiceContext, account: Account | None, client: ClientInfo
-) -> bool:
-    if account is None or client.ip_address is None:
-        return False
-    live = await ctx.sessions.list_live(account.id, ctx.clock.now())
-    return any(session.ip_address == client.ip_address for session in live)
+    def pair(
+        self,
+        *,
+        user_id: int,
+        session_id: str,
+        refresh: RefreshGrant,
+        access_token_id: str,
+        now: datetime,
+    ) -> TokenPair:
+        """A new access token and the refresh token the session accepts next."""
+        access_expires = min(now + self.access_lifetime, refresh.expires_at)
+        access_token = self.codec.encode(
+            user_id=user_id,
+            session_id=session_id,
+            token_type="access",
+            token_id=access_token_id,
+            issued_at=now,
+            expires_at=access_expires,
+        )
+        refresh_token = self.codec.encode(
+            user_id=user_id,
+            session_id=session_id,
+            token_type="refresh",
+            token_id=refresh.jti,
+            issued_at=refresh.issued_at,
+            expires_at=refresh.expires_at,
+        )
+        return TokenPair(
+            access_token=access_token,
+            refresh_token=refresh_token,
+            session_id=session_id,
+            csrf_token=csrf_token_for(session_id, self.csrf_key),
+            issued_at=now,
+            access_expires_at=access_expires,
+            refresh_expires_at=refresh.expires_at,
+        )
 
 
 def _id(account: Account | None) -> int | None:
     return account.id if account else None
 
 
-async def login(ctx: ServiceContext, *, email: str, password: str, client: ClientInfo) -> TokenPair:
-    """Check credentials and open a new session.
+class AuthService:
+    def __init__(
+        self,
+        *,
+        users: UserStore,
+        sessions: SessionStore,
+        liveness: Liveness,
+        hasher: PasswordHasher,
+        passwords: PasswordPolicy,
+        tokens: SessionTokens,
+        limiter: RateLimiter,
+        lockout: LoginLockout,
+        events: SecurityEvents,
+        clock: Clock,
+    ) -> None:
+        self._users = users
+        self._sessions = sessions
+        self._liveness = liveness
+        self._hasher = hasher
+        self._passwords = passwords
+        self._tokens = tokens
+        self._limiter = limiter
+        self._lockout = lockout
+        self._events = events
+        self._clock = clock
 
-    An unknown email, a wrong password and a deactivated account fail identically and take the
-    same time, so that the answer does not reveal which accounts exist. No database connection
-    is held while the password is checked: the lookup is a transaction of its own.
-    """
-    email = normalize_email(email)
-    found = await ctx.users.credentials(email)
-    account = found.account if found else None
-    attempt, exempted = await _admit(ctx, email=email, account=account, client=client)
-    valid, new_hash = await ctx.hasher.verify(password, found.hashed_password if found else None)
-    if found is None or not valid or not found.account.is_active:
-        ctx.events.emit(SecurityEvent.LOGIN_FAILED, user_id=_id(account))
-        if ctx.lockout.locks_after_failure(attempt):
-            ctx.events.emit(SecurityEvent.ACCOUNT_LOCKED, user_id=_id(account))
-        raise InvalidCredentials
-    account = found.account
-    if not exempted:
-        await ctx.lockout.forget(email)
-    if new_hash is not None:
-        await ctx.users.upgrade_password_hash(account.id, old=found.hashed_password, new=new_hash)
-    now = ctx.clock.now()
-    user_agent = (client.user_agent or "")[:MAX_USER_AGENT_LENGTH] or None
-    device = describe_device(user_agent or "")
-    session_id, refresh_token_id, access_token_id = new_token_ids(3)
-    session = SessionRecord(
-        id=session_id,
-        user_id=account.id,
-        created_at=now,
-        last_seen_at=now,
-        expires_at=now + timedelta(days=ctx.settings.REFRESH_TOKEN_EXPIRE_DAYS),
-        ip_address=client.ip_address,
-        user_agent=user_agent,
-        browser=device.browser,
-        os=device.os,
-        device_type=device.device_type,
-        refresh_jti=refresh_token_id,
-        refresh_issued_at=now,
-    )
-    await ctx.sessions.create(session)
-    ctx.events.emit(SecurityEvent.LOGIN_SUCCEEDED, user_id=account.id, session_id=session.id)
-    return _mint_pair(
-        ctx,
-        user_id=account.id,
-        session_id=session.id,
-        refresh=session.refresh_grant(),
-        access_token_id=access_token_id,
-        now=now,
-    )
+    async def register(self, data: UserCreate) -> Account:
+        """Create an ordinary, active user; privileges are never taken from the request."""
+        await self._passwords.check(data.password, email=data.email, username=data.username)
+        hashed_password = await self._hasher.hash(data.password)
+        account = await self._users.create(
+            NewAccount(
+                email=data.email,
+                username=data.username,
+                hashed_password=hashed_password,
+                is_admin=False,
+                created_at=self._clock.now(),
+            )
+        )
+        self._events.emit(SecurityEvent.REGISTERED, user_id=account.id)
+        return account
 
+    async def _admit(
+        self, *, email: str, account: Account | None, client: ClientInfo
+    ) -> tuple[int, bool]:
+        """Spend the per-account budget and count the attempt against the lockout, before any
+        password is checked; return the attempt's number and whether the exemption let it in.
 
-async def refresh(
-    ctx: ServiceContext, *, refresh_token: str, csrf: CsrfProof | None = None
-) -> TokenPair:
-    """Rotate a refresh token; a replayed one revokes its whole session.
+        Both are keyed by the submitted email, existing or not, so they reveal nothing. A
+        client whose address holds one of the user's live sessions is exempt from both: an
+        attacker can keep strangers out, but not the owner on their usual network. An attempt
+        let in only by the exemption must not reset the attacker's count when it succeeds.
+        """
+        try:
+            await self._limiter.hit(LOGIN_ACCOUNT, email)
+            return await self._lockout.admit(email, now=self._clock.now()), False
+        except RateLimited as refusal:
+            if await self._has_session_from(account, client):
+                return 0, True
+            self._events.emit(
+                SecurityEvent.RATE_LIMITED, policy=refusal.policy, user_id=_id(account)
+            )
+            raise
 
-    A refresh token that arrived in a cookie must come with the session's CSRF token (`csrf`).
-    """
-    now = ctx.clock.now()
-    claims = ctx.tokens.decode(refresh_token, expected_type="refresh", now=now)
-    if csrf is not None and not csrf_token_valid(
-        claims.session_id, ctx.settings.signing_key, header=csrf.header, cookie=csrf.cookie
-    ):
-        raise CsrfFailed
-    # Everything that can fail comes before the rotation, which is the last thing stored: a
-    # client that gets anything but the new pair keeps a refresh token that still works.
-    account = await load_account(ctx, claims.user_id)
-    if account is None or not account.is_active:
-        ctx.events.emit(SecurityEvent.REFRESH_REJECTED, user_id=claims.user_id)
-        raise SessionRevoked
-    refresh_token_id, access_token_id = new_token_ids(2)
-    # The store checks that the session belongs to the token's user.
-    rotation = await ctx.sessions.rotate(
-        claims.session_id,
-        user_id=claims.user_id,
-        presented_jti=claims.token_id,
-        new_jti=refresh_token_id,
-        now=now,
-        expires_at=now + timedelta(days=ctx.settings.REFRESH_TOKEN_EXPIRE_DAYS),
-        grace=timedelta(seconds=ctx.settings.REFRESH_REUSE_GRACE_SECONDS),
-    )
-    if rotation.outcome is RotationOutcome.REUSED:
-        ctx.session_cache.discard(claims.session_id)
-        ctx.events.emit(
-            SecurityEvent.REFRESH_REUSE_DETECTED,
+    async def _has_session_from(self, account: Account | None, client: ClientInfo) -> bool:
+        if account is None or client.ip_address is None:
+            return False
+        live = await self._sessions.list_live(account.id, self._clock.now())
+        return any(session.ip_address == client.ip_address for session in live)
+
+    async def login(self, *, email: str, password: str, client: ClientInfo) -> TokenPair:
+        """Check credentials and open a new session.
+
+        An unknown email, a wrong password and a deactivated account fail identically and take
+        the same time, so that the answer does not reveal which accounts exist. No database
+        connection is held while the password is checked: the lookup is a unit of its own.
+        """
+        email = normalize_email(email)
+        found = await self._users.credentials(email)
+        account = found.account if found else None
+        attempt, exempted = await self._admit(email=email, account=account, client=client)
+        stored_hash = found.hashed_password if found else None
+        valid, new_hash = await self._hasher.verify(password, stored_hash)
+        if found is None or not valid or not found.account.is_active:
+            self._events.emit(SecurityEvent.LOGIN_FAILED, user_id=_id(account))
+            if self._lockout.locks_after_failure(attempt):
+                self._events.emit(SecurityEvent.ACCOUNT_LOCKED, user_id=_id(account))
+            raise InvalidCredentials
+        account = found.account
+        if not exempted:
+            await self._lockout.forget(email)
+        if new_hash is not None:
+            await self._users.upgrade_password_hash(
+                account.id, old=found.hashed_password, new=new_hash
+            )
+        now = self._clock.now()
+        user_agent = (client.user_agent or "")[:MAX_USER_AGENT_LENGTH] or None
+        device = describe_device(user_agent or "")
+        session_id, refresh_token_id, access_token_id = new_token_ids(3)
+        session = SessionRecord(
+            id=session_id,
+            user_id=account.id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + self._tokens.session_lifetime,
+            ip_address=client.ip_address,
+            user_agent=user_agent,
+            browser=device.browser,
+            os=device.os,
+            device_type=device.device_type,
+            refresh_jti=refresh_token_id,
+            refresh_issued_at=now,
+        )
+        await self._sessions.create(session)
+        self._events.emit(SecurityEvent.LOGIN_SUCCEEDED, user_id=account.id, session_id=session.id)
+        return self._tokens.pair(
+            user_id=account.id,
+            session_id=session.id,
+            refresh=session.refresh_grant(),
+            access_token_id=access_token_id,
+            now=now,
+        )
+
+    async def refresh(self, *, refresh_token: str, csrf: CsrfProof | None = None) -> TokenPair:
+        """Rotate a refresh token; a replayed one revokes its whole session.
+
+        A refresh token that arrived in a cookie must come with the session's CSRF token
+        (`csrf`).
+        """
+        now = self._clock.now()
+        claims = self._tokens.codec.decode(refresh_token, expected_type="refresh", now=now)
+        if csrf is not None and not csrf_token_valid(
+            claims.session_id, self._tokens.csrf_key, header=csrf.header, cookie=csrf.cookie
+        ):
+            raise CsrfFailed
+        # Everything that can fail comes before the rotation, which is the last thing stored:
+        # a client that gets anything but the new pair keeps a refresh token that still works.
+        account = await self._liveness.account(claims.user_id)
+        if account is None or not account.is_active:
+            self._events.emit(SecurityEvent.REFRESH_REJECTED, user_id=claims.user_id)
+            raise SessionRevoked
+        refresh_token_id, access_token_id = new_token_ids(2)
+        # The store checks that the session belongs to the token's user.
+        rotation = await self._sessions.rotate(
+            claims.session_id,
+            user_id=claims.user_id,
+            presented_jti=claims.token_id,
+            new_jti=refresh_token_id,
+            now=now,
+            expires_at=now + self._tokens.session_lifetime,
+            grace=self._tokens.reuse_grace,
+        )
+        if rotation.outcome is RotationOutcome.REUSED:
+            self._liveness.forget_session(claims.session_id)
+            self._events.emit(
+                SecurityEvent.REFRESH_REUSE_DETECTED,
+                user_id=claims.user_id,
+                session_id=claims.session_id,
+            )
+            raise RefreshTokenReused
+        if rotation.outcome is RotationOutcome.DEAD or rotation.current is None:
+            self._events.emit(SecurityEvent.REFRESH_REJECTED, user_id=claims.user_id)
+            raise SessionRevoked
+        self._events.emit(
+            SecurityEvent.REFRESHED, user_id=claims.user_id, outcome=rotation.outcome.value
+        )
+        return self._tokens.pair(
             user_id=claims.user_id,
             session_id=claims.session_id,
+            refresh=rotation.current,
+            access_token_id=access_token_id,
+            now=now,
         )
-        raise RefreshTokenReused
-    if rotation.outcome is RotationOutcome.DEAD or rotation.current is None:
-        ctx.events.emit(SecurityEvent.REFRESH_REJECTED, user_id=claims.user_id)
-        raise SessionRevoked
-    ctx.events.emit(SecurityEvent.REFRESHED, user_id=claims.user_id, outcome=rotation.outcome.value)
-    return _mint_pair(
-        ctx,
-        user_id=claims.user_id,
-        session_id=claims.session_id,
-        refresh=rotation.current,
-        access_token_id=access_token_id,
-        now=now,
-    )
 
-
-async def logout(ctx: ServiceContext, *, principal: Principal, refresh_token: str | None) -> None:
-    """End the caller's session, and the refresh token's session when it is another of theirs."""
-    now = ctx.clock.now()
-    session_ids = {principal.session_id}
-    if refresh_token:
-        # A bad refresh token must not keep the caller's own session alive.
-        with contextlib.suppress(InvalidToken):
-            claims = ctx.tokens.decode(refresh_token, expected_type="refresh", now=now)
-            if claims.user_id == principal.account.id:
-                session_ids.add(claims.session_id)
-    for session_id in session_ids:
-        if await ctx.sessions.revoke(session_id, user_id=principal.account.id, now=now):
-            ctx.events.emit(
-                SecurityEvent.SESSION_REVOKED,
-                user_id=principal.account.id,
-                session_id=session_id,
-                reason="logout",
-            )
-        ctx.session_cache.discard(session_id)
+    async def logout(self, principal: Principal, *, refresh_token: str | None) -> None:
+        """End the caller's session, and the refresh token's session when it is another of
+        theirs."""
+        now = self._clock.now()
+        session_ids = {principal.session_id}
+        if refresh_token:
+            # A bad refresh token must not keep the caller's own session alive.
+            with contextlib.suppress(InvalidToken):
+                claims = self._tokens.codec.decode(refresh_token, expected_type="refresh", now=now)
+                if claims.user_id == principal.account.id:
+                    session_ids.add(claims.session_id)
+        for session_id in session_ids:
+            if await self._sessions.revoke(session_id, user_id=principal.account.id, now=now):
+                self._events.emit(
+                    SecurityEvent.SESSION_REVOKED,
+                    user_id=principal.account.id,
+                    session_id=session_id,
+                    reason="logout",
+                )
+            self._liveness.forget_session(session_id)

@@ -16,8 +16,8 @@ from limits.aio.strategies import RateLimiter as LimitsStrategy
 
 from app.core.config import Settings
 from app.core.errors import RateLimited
+from app.core.ttl_cache import TtlCache
 from app.storage.guard import StoreGuard
-from app.storage.ttl_cache import TtlCache
 
 _STRATEGIES: dict[str, type[LimitsStrategy]] = {
     "moving-window": MovingWindowRateLimiter,

@@ -1,25 +1,42 @@
 """A user's view of their own sessions."""
 
+from datetime import datetime
+
+from app.core.clock import Clock
 from app.core.errors import SessionNotFound
-from app.core.events import SecurityEvent
+from app.core.events import SecurityEvent, SecurityEvents
 from app.domain.principals import Principal
 from app.domain.sessions import SessionRecord
-from app.services.context import ServiceContext
+from app.services.liveness import Liveness
+from app.storage.protocols import SessionStore
 
 
-async def list_sessions(ctx: ServiceContext, *, principal: Principal) -> list[SessionRecord]:
-    """The caller's live sessions, newest first."""
-    return await ctx.sessions.list_live(principal.account.id, ctx.clock.now())
+class SessionService:
+    def __init__(
+        self, *, sessions: SessionStore, liveness: Liveness, events: SecurityEvents, clock: Clock
+    ) -> None:
+        self._sessions = sessions
+        self._liveness = liveness
+        self._events = events
+        self._clock = clock
 
+    async def list_sessions(self, principal: Principal) -> list[SessionRecord]:
+        """The caller's live sessions, newest first."""
+        return await self._sessions.list_live(principal.account.id, self._clock.now())
 
-async def revoke_session(ctx: ServiceContext, *, principal: Principal, session_id: str) -> None:
-    """End one of the caller's sessions; anyone else's is reported as not found."""
-    if not await ctx.sessions.revoke(session_id, user_id=principal.account.id, now=ctx.clock.now()):
-        raise SessionNotFound
-    ctx.session_cache.discard(session_id)
-    ctx.events.emit(
-        SecurityEvent.SESSION_REVOKED,
-        user_id=principal.account.id,
-        session_id=session_id,
-        reason="user_revoked",
-    )
+    async def revoke_session(self, principal: Principal, session_id: str) -> None:
+        """End one of the caller's sessions; anyone else's is reported as not found."""
+        now = self._clock.now()
+        if not await self._sessions.revoke(session_id, user_id=principal.account.id, now=now):
+            raise SessionNotFound
+        self._liveness.forget_session(session_id)
+        self._events.emit(
+            SecurityEvent.SESSION_REVOKED,
+            user_id=principal.account.id,
+            session_id=session_id,
+            reason="user_revoked",
+        )
+
+    async def count_live(self, now: datetime | None = None) -> int:
+        """How many live sessions there are in all."""
+        return await self._sessions.count_live(now or self._clock.now())

@@ -4,8 +4,8 @@ import anyio
 import jwt
 from fastapi import FastAPI
 
-from app.core.clock import OffsetClock
 from app.core.config import Settings
+from tests.clock import OffsetClock
 from tests.factories import DEFAULT_PASSWORD, Api
 
 REFRESH = "/api/v1/auth/refresh"

@@ -206,10 +206,11 @@ def test_a_cookie_value_that_is_not_a_token_is_never_written() -> None:
         refresh_token="x; Domain=evil.example",
         session_id="s",
         csrf_token="t",
+        issued_at=now,
         access_expires_at=now + timedelta(minutes=1),
         refresh_expires_at=now + timedelta(days=1),
     )
     response = Response()
     with pytest.raises(ValueError, match="refresh_token"):
-        set_session_cookies(response, pair, settings, now)
+        set_session_cookies(response, pair, settings)
     assert all("evil" not in value for value in response.headers.getlist("set-cookie"))

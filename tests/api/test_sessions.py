@@ -1,7 +1,7 @@
 """Session listing and remote revocation, including across workers sharing the store."""
 
-from app.core.clock import OffsetClock
 from app.core.config import Settings
+from tests.clock import OffsetClock
 from tests.conftest import serve
 from tests.factories import DEFAULT_PASSWORD, FIREFOX_UA, IPHONE_UA, Api
 

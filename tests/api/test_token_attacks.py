@@ -15,9 +15,9 @@ import httpx
 import jwt
 import pytest
 
-from app.core.clock import OffsetClock
 from app.core.config import Settings
 from app.core.tokens import REQUIRED_CLAIMS, TokenType
+from tests.clock import OffsetClock
 from tests.factories import DEFAULT_PASSWORD, Api, UserHandle
 
 ME = "/api/v1/users/me"

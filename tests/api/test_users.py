@@ -1,21 +1,26 @@
 """The caller's profile and the admin's user management."""
 
 import asyncio
-from dataclasses import replace
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from app.core.clock import OffsetClock
+from app.core.clock import SystemClock
 from app.core.config import Settings
 from app.core.errors import LastAdmin
+from app.core.events import EventFanout
+from app.core.passwords import PasswordHasher
 from app.domain.accounts import Account
 from app.domain.principals import Principal
 from app.schemas.user import AdminUserUpdate
-from app.services.context import ServiceContext
-from app.services.users import admin_update_user
+from app.services.liveness import Liveness
+from app.services.passwords import PasswordPolicy
+from app.services.users import UserService
+from app.storage.factory import build_storage
 from app.storage.users import UserStore
+from tests.clock import OffsetClock
 from tests.factories import ADMIN_EMAIL, DEFAULT_PASSWORD, Api, UserHandle
 
 ME = "/api/v1/users/me"
@@ -297,30 +302,55 @@ class _StaleUsers(UserStore):
         return await super().get(user_id)
 
 
+@asynccontextmanager
+async def _user_service_reading(
+    settings: Settings, stale: Account | None = None
+) -> AsyncIterator[tuple[UserService, UserStore]]:
+    """A UserService wired to the app's stores, whose user store answers reads of `stale`'s
+    account with that earlier snapshot."""
+    storage = build_storage(settings)
+    hasher = PasswordHasher.from_settings(settings)
+    users = _StaleUsers(storage.users, stale) if stale else storage.users
+    clock = SystemClock()
+    try:
+        yield (
+            UserService(
+                users=users,
+                sessions=storage.sessions,
+                liveness=Liveness(users=users, sessions=storage.sessions, clock=clock, seconds=0),
+                hasher=hasher,
+                passwords=PasswordPolicy.from_settings(settings),
+                events=EventFanout(),
+                clock=clock,
+            ),
+            storage.users,
+        )
+    finally:
+        hasher.close()
+        await storage.close()
+
+
 async def test_a_demotion_decided_on_a_stale_read_cannot_remove_the_last_admin(
-    app_and_api: tuple[FastAPI, Api],
+    api: Api, settings: Settings
 ) -> None:
-    app, api = app_and_api
-    context: ServiceContext = app.state.services
     admin = await api.admin()
     deputy = await api.new_user()
     assert (await _admin_change(api, admin, deputy, is_admin=True)).status_code == 200
     assert (await _admin_change(api, admin, deputy, is_active=False)).status_code == 200
-    actor = Principal(account=to_account_of(await context.users.get(admin.id)), session_id="unused")
-    # A request that started now reads the deputy as an inactive admin: demoting an inactive
-    # admin removes no active one.
-    read_early = to_account_of(await context.users.get(deputy.id))
+    async with _user_service_reading(settings) as (_, store):
+        actor = Principal(account=to_account_of(await store.get(admin.id)), session_id="unused")
+        # A request that started now reads the deputy as an inactive admin: demoting an
+        # inactive admin removes no active one.
+        read_early = to_account_of(await store.get(deputy.id))
     assert not read_early.is_active
     # Meanwhile the deputy is reactivated and the admin steps down, both committed.
     assert (await _admin_change(api, admin, deputy, is_active=True)).status_code == 200
     assert (await _admin_change(api, admin, admin, is_admin=False)).status_code == 200
-    stale = replace(context, users=_StaleUsers(context.users, read_early))
-    with pytest.raises(LastAdmin):
-        await admin_update_user(
-            stale, actor=actor, user_id=deputy.id, changes=AdminUserUpdate(is_admin=False)
-        )
-    # The deputy's sessions ended when it was deactivated: read it from the store.
-    kept = to_account_of(await context.users.get(deputy.id))
+    async with _user_service_reading(settings, stale=read_early) as (service, store):
+        with pytest.raises(LastAdmin):
+            await service.admin_update_user(actor, deputy.id, AdminUserUpdate(is_admin=False))
+        # The deputy's sessions ended when it was deactivated: read it from the store.
+        kept = to_account_of(await store.get(deputy.id))
     assert kept.is_admin
     assert kept.is_active
 

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from app.core.clock import OffsetClock
 from app.core.config import Settings
 from app.db.engine import IDLE_PING_SECONDS
+from tests.clock import OffsetClock
 from tests.conftest import REDIS_TEST_PREFIX, REDIS_TEST_URL, make_settings, serve
 from tests.factories import DEFAULT_PASSWORD, Api, UserHandle
 from tests.stores import private_postgres, private_redis

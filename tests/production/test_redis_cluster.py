@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from app.core.clock import OffsetClock
+from tests.clock import OffsetClock
 from tests.conftest import make_settings, serve
 from tests.factories import DEFAULT_PASSWORD
 

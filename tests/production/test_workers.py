@@ -49,7 +49,7 @@ def test_four_workers_on_the_embedded_backends(tmp_path: Path) -> None:
         assert 'auth_logins_total{outcome="success"} 1.0' in metrics
     log = (tmp_path / "server.log").read_text()
     assert "embedded_backends_with_several_workers" in log
-    assert log.count("created the default admin") == 1
+    assert log.count("default_admin_created") == 1
 
 
 def test_four_workers_share_limits_through_redis(postgres_database: str, tmp_path: Path) -> None:

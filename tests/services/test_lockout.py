@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import pytest
 
-from app.core.clock import OffsetClock
 from app.core.errors import AccountLocked
 from app.db.migrate import upgrade_to_head
 from app.services.lockout import LoginLockout
 from app.storage.factory import Storage, build_storage
+from tests.clock import OffsetClock
 from tests.conftest import make_settings
 
 

@@ -17,7 +17,7 @@ from app.core.config import Settings
 from app.core.passwords import PasswordHasher
 from app.db.base import Base
 from app.models import User
-from app.services.startup import prepare_database, prepare_from_settings
+from app.services.bootstrap import prepare_database, prepare_from_settings
 from app.storage.factory import Storage, build_storage
 from tests.conftest import make_settings, serve
 from tests.factories import ADMIN_EMAIL, ADMIN_PASSWORD
@@ -136,11 +136,15 @@ async def test_a_legacy_bcrypt_hash_is_upgraded_at_login(settings: Settings) -> 
 
 
 async def test_an_upgrade_never_overwrites_a_password_changed_meanwhile(settings: Settings) -> None:
-    async with serve(settings) as (app, api):
+    async with serve(settings) as (_, api):
         user = await api.new_user()
-        await app.state.services.users.upgrade_password_hash(
-            user.id, old="$2b$04$the-hash-read-before-the-change", new="$argon2id$stale"
-        )
+        storage = build_storage(settings)
+        try:
+            await storage.users.upgrade_password_hash(
+                user.id, old="$2b$04$the-hash-read-before-the-change", new="$argon2id$stale"
+            )
+        finally:
+            await storage.close()
         stored = {u.id: u.hashed_password for u in await _users(settings)}[user.id]
         assert stored != "$argon2id$stale"
         assert (await api.login(user.email, user.password)).status_code == 200

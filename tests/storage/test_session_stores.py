@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from app.core.config import Settings
 from app.core.tokens import new_token_id
 from app.domain.sessions import RefreshGrant, Rotation, RotationOutcome, SessionRecord
-from app.services.startup import prepare_from_settings
+from app.services.bootstrap import prepare_from_settings
 from app.storage import redis_sessions
 from app.storage.factory import build_storage
 from app.storage.protocols import SessionStore

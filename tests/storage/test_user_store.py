@@ -11,7 +11,7 @@ import pytest
 from app.core.config import Settings
 from app.core.errors import EmailTaken, LastAdmin, UsernameTaken, UserNotFound
 from app.domain.accounts import AccountChanges, NewAccount, UserFilter
-from app.services.startup import prepare_from_settings
+from app.services.bootstrap import prepare_from_settings
 from app.storage.factory import build_storage
 from app.storage.users import UserStore
 from tests.conftest import empty_postgres_tables, make_settings

@@ -11,7 +11,7 @@ from app.api.cookies import (
     clear_session_cookies,
     set_session_cookies,
 )
-from app.api.deps import client_of, context_of
+from app.api.deps import client_of, services_of
 from app.api.routing import Caller, DeclaredRoute, declare, principal_of
 from app.api.v1.prefix import API_V1
 from app.core import errors
@@ -26,9 +26,7 @@ from app.schemas.auth import (
     TokenResponse,
 )
 from app.schemas.user import UserCreate, UserRead
-from app.services import auth
 from app.services.auth import TokenPair
-from app.services.context import ServiceContext
 from app.services.rate_limit import API, LOGIN, REFRESH, REGISTER
 
 router = APIRouter(prefix=f"{API_V1}/auth", tags=["auth"], route_class=DeclaredRoute)
@@ -38,21 +36,20 @@ _GRANT_ERRORS = (errors.InvalidToken, errors.SessionRevoked, errors.RefreshToken
 _REFRESH_ERRORS = (*_GRANT_ERRORS, errors.CsrfFailed, errors.NotAuthenticated)
 
 
-def _tokens(pair: TokenPair, context: ServiceContext, *, cookies: bool) -> Response:
+def _tokens(request: Request, pair: TokenPair, *, cookies: bool) -> Response:
     """The token body, and with `cookies` the same tokens as cookies for browser clients.
 
     Serialized once here: returned as a model, FastAPI would validate it a second time against
     the response model, on the two paths that every client calls most after /users/me.
     """
-    now = context.clock.now()
     body = TokenResponse(
         access_token=pair.access_token,
         refresh_token=pair.refresh_token,
-        expires_in=max(0, int((pair.access_expires_at - now).total_seconds())),
+        expires_in=int((pair.access_expires_at - pair.issued_at).total_seconds()),
     )
     response = Response(body.model_dump_json(), media_type="application/json")
     if cookies:
-        set_session_cookies(response, pair, context.settings, now)
+        set_session_cookies(response, pair, request.app.state.settings)
     return response
 
 
@@ -75,9 +72,8 @@ async def refresh(request: Request, body: RefreshRequest | None = None) -> Respo
         csrf = CsrfProof(
             header=request.headers.get(CSRF_HEADER), cookie=request.cookies.get(CSRF_COOKIE)
         )
-    context = context_of(request)
-    pair = await auth.refresh(context, refresh_token=token, csrf=csrf)
-    return _tokens(pair, context, cookies=True)
+    pair = await services_of(request).auth.refresh(refresh_token=token, csrf=csrf)
+    return _tokens(request, pair, cookies=True)
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED)
@@ -93,18 +89,17 @@ async def refresh(request: Request, body: RefreshRequest | None = None) -> Respo
 )
 async def register(request: Request, body: UserCreate) -> UserRead:
     """Create an account. `is_admin` / `is_active` in the body are ignored."""
-    return UserRead.model_validate(await auth.register(context_of(request), data=body))
+    return UserRead.model_validate(await services_of(request).auth.register(body))
 
 
 @router.post("/login", response_model=TokenResponse)
 @declare(caller=Caller.ANYONE, limit=LOGIN, errors=_SIGN_IN_ERRORS)
 async def login(request: Request, body: LoginRequest) -> Response:
     """Sign in with a JSON body of email and password."""
-    context = context_of(request)
-    pair = await auth.login(
-        context, email=body.email, password=body.password, client=client_of(request)
+    pair = await services_of(request).auth.login(
+        email=body.email, password=body.password, client=client_of(request)
     )
-    return _tokens(pair, context, cookies=True)
+    return _tokens(request, pair, cookies=True)
 
 
 @router.post("/login-form", response_model=TokenResponse)
@@ -121,29 +116,25 @@ async def login_form(request: Request, form: Annotated[TokenForm, Form()]) -> Re
     It sets no cookies: a form can be posted cross-site without a preflight, so cookies from
     it would let another site sign a browser into the attacker's account.
     """
-    context = context_of(request)
+    auth = services_of(request).auth
     if form.grant_type == PASSWORD_GRANT:
         pair = await auth.login(
-            context,
             email=form.username or "",
             password=form.password or "",
             client=client_of(request),
         )
     elif form.grant_type == REFRESH_GRANT:
-        pair = await auth.refresh(context, refresh_token=form.refresh_token or "")
+        pair = await auth.refresh(refresh_token=form.refresh_token or "")
     else:
         raise errors.UnsupportedGrantType
-    return _tokens(pair, context, cookies=False)
+    return _tokens(request, pair, cookies=False)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
 @declare(caller=Caller.USER, limit=API)
 async def logout(request: Request, response: Response, body: LogoutRequest | None = None) -> None:
     """End this session (and the refresh token's session, if given); clear the cookies."""
-    context = context_of(request)
-    await auth.logout(
-        context,
-        principal=principal_of(request),
-        refresh_token=body.refresh_token if body else None,
+    await services_of(request).auth.logout(
+        principal_of(request), refresh_token=body.refresh_token if body else None
     )
-    clear_session_cookies(response, context.settings)
+    clear_session_cookies(response, request.app.state.settings)

@@ -4,12 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, status
 
-from app.api.deps import context_of
+from app.api.deps import services_of
 from app.api.routing import Caller, DeclaredRoute, declare, principal_of
 from app.api.v1.prefix import API_V1
 from app.core import errors
 from app.schemas.session import DeviceRead, SessionRead
-from app.services import sessions
 from app.services.rate_limit import API
 
 router = APIRouter(prefix=f"{API_V1}/sessions", tags=["sessions"], route_class=DeclaredRoute)
@@ -20,7 +19,7 @@ router = APIRouter(prefix=f"{API_V1}/sessions", tags=["sessions"], route_class=D
 async def list_sessions(request: Request) -> list[SessionRead]:
     """Your live sessions, newest first; `current` marks the one making this request."""
     principal = principal_of(request)
-    records = await sessions.list_sessions(context_of(request), principal=principal)
+    records = await services_of(request).sessions.list_sessions(principal)
     return [
         SessionRead(
             id=record.id,
@@ -42,6 +41,4 @@ async def revoke_session(
     request: Request, session_id: Annotated[str, Path(min_length=1, max_length=64)]
 ) -> None:
     """End one of your sessions; its tokens stop working on every instance within a second."""
-    await sessions.revoke_session(
-        context_of(request), principal=principal_of(request), session_id=session_id
-    )
+    await services_of(request).sessions.revoke_session(principal_of(request), session_id)

@@ -5,13 +5,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from app.api.deps import context_of
+from app.api.deps import services_of
 from app.api.routing import Caller, DeclaredRoute, declare, principal_of
 from app.api.v1.prefix import API_V1
 from app.core import errors
 from app.domain.accounts import Account, UserFilter
 from app.schemas.user import AdminUserUpdate, ProfileUpdate, UserPage, UserRead
-from app.services import users
 from app.services.rate_limit import API
 
 router = APIRouter(prefix=f"{API_V1}/users", tags=["users"], route_class=DeclaredRoute)
@@ -45,9 +44,7 @@ async def read_me(request: Request) -> Response:
 )
 async def update_me(request: Request, body: ProfileUpdate) -> UserRead:
     """Change your username, email or password (the last two need `current_password`)."""
-    account = await users.update_profile(
-        context_of(request), principal=principal_of(request), changes=body
-    )
+    account = await services_of(request).users.update_profile(principal_of(request), body)
     return UserRead.model_validate(account)
 
 
@@ -62,9 +59,8 @@ async def list_users(
     is_admin: bool | None = None,
 ) -> UserPage:
     """Admin: users, paginated, searchable by email or username, filterable by flags."""
-    accounts, total = await users.list_users(
-        context_of(request),
-        where=UserFilter(search=search, is_active=is_active, is_admin=is_admin),
+    accounts, total = await services_of(request).users.list_users(
+        UserFilter(search=search, is_active=is_active, is_admin=is_admin),
         limit=limit,
         offset=offset,
     )
@@ -88,7 +84,7 @@ async def update_user(
     body: AdminUserUpdate,
 ) -> UserRead:
     """Admin: change any user's identity, password, active or admin flag."""
-    account = await users.admin_update_user(
-        context_of(request), actor=principal_of(request), user_id=user_id, changes=body
+    account = await services_of(request).users.admin_update_user(
+        principal_of(request), user_id, body
     )
     return UserRead.model_validate(account)

@@ -3,7 +3,7 @@
 import anyio
 import pytest
 
-from app.storage.ttl_cache import TtlCache
+from app.core.ttl_cache import TtlCache
 
 
 def _cache() -> TtlCache[str, str]:
