@@ -157,7 +157,8 @@ class EdgeMiddleware:
             return message
 
         context = REQUEST_CONTEXT.set({"request_id": request_id, "client_ip": client_ip})
-        deadline = REQUEST_DEADLINE.set(Deadline(self.store_deadline_seconds))
+        deadline = Deadline(self.store_deadline_seconds)
+        deadline_token = REQUEST_DEADLINE.set(deadline)
         try:
             refusal = _declared_length_refusal(scope, self.max_body_bytes)
             if refusal is not None:
@@ -184,5 +185,6 @@ class EdgeMiddleware:
                     duration_ms=round(duration * 1000, 2),
                 )
             finally:
-                REQUEST_DEADLINE.reset(deadline)
+                deadline.close()
+                REQUEST_DEADLINE.reset(deadline_token)
                 REQUEST_CONTEXT.reset(context)

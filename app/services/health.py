@@ -16,11 +16,14 @@ class Health:
 
     async def _state(self, probe: Probe) -> str:
         # Each store gets a deadline of its own: one that hangs must not eat another's time.
-        REQUEST_DEADLINE.set(Deadline(self._seconds))
+        deadline = Deadline(self._seconds)
+        REQUEST_DEADLINE.set(deadline)
         try:
             await probe()
         except StoreUnavailable as unavailable:
             return "slow" if unavailable.timed_out else "down"
+        finally:
+            deadline.close()
         return "ok"
 
     async def states(self) -> dict[str, str]:

@@ -59,8 +59,9 @@ class LeasedBudget:
     Near the limit, when a whole lease no longer fits, requests are counted one by one.
     """
 
-    def __init__(self, item: RateLimitItem, strategy: LimitsStrategy) -> None:
+    def __init__(self, item: RateLimitItem, strategy: LimitsStrategy, guard: StoreGuard) -> None:
         self.item = item
+        self._guard = guard
         # A fixed window counts a refused hit too, so a refill that does not fit would still
         # charge a whole lease: that strategy counts request by request.
         leased = not isinstance(strategy, FixedWindowRateLimiter)
@@ -75,7 +76,7 @@ class LeasedBudget:
     async def spend(self, policy: str, key: str) -> bool:
         """Take one request from `key`'s budget; False when none is left."""
         if self.lease == 1:
-            return await self._strategy.hit(self.item, policy, key)
+            return await self._guard.call(self._strategy.hit(self.item, policy, key))
         slot = (policy, key)
         while True:
             # Requests that find no lease wait for one refill between them.
@@ -83,7 +84,7 @@ class LeasedBudget:
                 slot, lambda: self._charge_lease(slot)
             )
             if lease is None:
-                return await self._strategy.hit(self.item, policy, key)
+                return await self._guard.call(self._strategy.hit(self.item, policy, key))
             if lease.remaining > 0:
                 lease.remaining -= 1
                 return True
@@ -92,7 +93,7 @@ class LeasedBudget:
                 self._leases.discard(slot)
 
     async def _charge_lease(self, slot: tuple[str, str]) -> _Lease | None:
-        granted = await self._strategy.hit(self.item, *slot, cost=self.lease)
+        granted = await self._guard.call(self._strategy.hit(self.item, *slot, cost=self.lease))
         return _Lease(remaining=self.lease) if granted else None
 
 
@@ -112,7 +113,7 @@ class RateLimiter:
             API: settings.RATE_LIMIT_API,
         }
         self._policies: dict[str, Sequence[LeasedBudget]] = {
-            policy: [LeasedBudget(item, self._strategy) for item in parse_many(text)]
+            policy: [LeasedBudget(item, self._strategy, guard) for item in parse_many(text)]
             for policy, text in budgets.items()
         }
 
@@ -124,7 +125,7 @@ class RateLimiter:
         if not self.enabled:
             return
         for budget in self._policies[policy]:
-            if not await self._guard.call(budget.spend(policy, key)):
+            if not await budget.spend(policy, key):
                 raise RateLimited(
                     policy=policy,
                     amount=budget.item.amount,

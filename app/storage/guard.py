@@ -2,8 +2,10 @@
 as StoreUnavailable, whichever backend raised it.
 
 A request's deadline starts at its first store call and is shared by every later one, retries
-included, so that a hung store costs a request at most STORE_DEADLINE_SECONDS in all. Outside a
-request (start-up, the CLI) each call gets that much time of its own.
+included, so that a hung store costs a request at most STORE_DEADLINE_SECONDS in all. It is one
+timer per request, not one per call: when it fires, it cancels whatever store calls are then in
+progress, and any later call fails at once. Outside a request (start-up, the CLI) each call
+gets that much time of its own.
 """
 
 import asyncio
@@ -36,19 +38,57 @@ _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, PoolTimeoutError, OSErr
 _STATEMENT_ERRORS = (IntegrityError, DataError, ProgrammingError, NotSupportedError)
 
 
-class Deadline:
-    """The absolute time (event-loop clock) by which a request's store calls must be done."""
+class DeadlineExpired(Exception):
+    """Raised inside a store call that the request's deadline cut short."""
 
-    __slots__ = ("at", "seconds")
+
+class Deadline:
+    """One request's time budget for its stores, and the single timer that enforces it."""
+
+    __slots__ = ("_handle", "_waiting", "expired", "seconds")
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self.at: float | None = None
+        self.expired = False
+        self._handle: asyncio.TimerHandle | None = None
+        self._waiting: dict[asyncio.Task[object], bool] = {}
 
-    def when(self, loop: asyncio.AbstractEventLoop) -> float:
-        if self.at is None:
-            self.at = loop.time() + self.seconds
-        return self.at
+    async def bound(self, operation: Awaitable[T]) -> T:
+        """Await a store call within the deadline, the first call starting its timer."""
+        if self._handle is None:
+            loop = asyncio.get_running_loop()
+            self._handle = loop.call_at(loop.time() + self.seconds, self._expire)
+        if self.expired:
+            # The coroutine will not run: close it, so that it is not reported as never awaited.
+            close = getattr(operation, "close", None)
+            if close is not None:
+                close()
+            raise DeadlineExpired
+        task: asyncio.Task[object] = asyncio.current_task()  # type: ignore[assignment]
+        if task in self._waiting:
+            # A call within a call of the same task: the outer one answers for both.
+            return await operation
+        self._waiting[task] = False
+        try:
+            return await operation
+        except asyncio.CancelledError:
+            # Ours only when the timer cancelled this task, and no one else did too.
+            if self._waiting.get(task) and task.uncancel() == 0:
+                raise DeadlineExpired from None
+            raise
+        finally:
+            self._waiting.pop(task, None)
+
+    def _expire(self) -> None:
+        self.expired = True
+        for task in self._waiting:
+            self._waiting[task] = True
+            task.cancel()
+
+    def close(self) -> None:
+        """The request is over: its timer is no longer needed."""
+        if self._handle is not None:
+            self._handle.cancel()
 
 
 REQUEST_DEADLINE: ContextVar[Deadline | None] = ContextVar("request_deadline", default=None)
@@ -87,17 +127,18 @@ class StoreGuard:
         self.store = store
         self.seconds = seconds
 
-    def deadline(self) -> float:
-        loop = asyncio.get_running_loop()
+    async def _within_deadline(self, operation: Awaitable[T]) -> T:
         deadline = REQUEST_DEADLINE.get()
-        return deadline.when(loop) if deadline is not None else loop.time() + self.seconds
+        if deadline is not None:
+            return await deadline.bound(operation)
+        async with asyncio.timeout(self.seconds):
+            return await operation
 
     async def call(self, operation: Awaitable[T]) -> T:
         """Await a call that gives up cleanly when cancelled (nothing left to wait for)."""
         try:
-            async with asyncio.timeout_at(self.deadline()):
-                return await operation
-        except TimeoutError as timed_out:
+            return await self._within_deadline(operation)
+        except (DeadlineExpired, TimeoutError) as timed_out:
             raise StoreUnavailable(self.store, timed_out=True) from timed_out
         except Exception as error:
             if is_unavailable(error):
