@@ -11,10 +11,13 @@ from fastapi.telemetry import TelemetryConfig
 
 from app import __version__
 from app.api.deps import Services
+from app.api.edge.body_limit import BodyLimit
+from app.api.edge.request_context import RequestContext
+from app.api.edge.request_log import RequestLog
+from app.api.edge.security_headers import SecurityHeaders
 from app.api.errors import install_error_handlers
 from app.api.general import router as general_router
 from app.api.metrics import Metrics
-from app.api.middleware import EdgeMiddleware
 from app.api.openapi import install_openapi
 from app.api.v1.api import api_v1_routers
 from app.core.clock import Clock, SystemClock
@@ -152,16 +155,19 @@ def create_app(
     install_openapi(app, settings)
     for router in (*api_v1_routers, general_router):
         app.include_router(router)
+    # The edge, innermost first (each layer added wraps the ones before it).
+    app.add_middleware(BodyLimit, max_body_bytes=settings.MAX_BODY_BYTES)
+    app.add_middleware(RequestLog, metrics=metrics)
     app.add_middleware(
-        EdgeMiddleware,
+        SecurityHeaders, hsts_max_age=settings.HSTS_MAX_AGE_SECONDS if settings.HTTPS_ONLY else None
+    )
+    app.add_middleware(
+        RequestContext,
         trusted_proxies=settings.TRUSTED_PROXIES,
         forwarded_header=settings.FORWARDED_HEADER,
-        hsts_max_age=settings.HSTS_MAX_AGE_SECONDS if settings.HTTPS_ONLY else None,
-        max_body_bytes=settings.MAX_BODY_BYTES,
         store_deadline_seconds=settings.STORE_DEADLINE_SECONDS,
-        metrics=metrics,
     )
-    # CORS goes outside the edge, so that preflights are answered before any rate budget.
+    # CORS goes outside the edge, so that preflights are answered before anything else.
     if settings.BACKEND_CORS_ORIGINS:
         app.add_middleware(
             CORSMiddleware,

@@ -6,7 +6,7 @@ from fastapi import Request
 from fastapi.security import OAuth2PasswordBearer
 
 from app.api.cookies import ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER
-from app.api.middleware import client_ip_of
+from app.api.edge.request_context import client_ip_of
 from app.api.v1.prefix import API_V1
 from app.core.csrf import csrf_token_valid
 from app.core.errors import CsrfFailed, NotAuthenticated

@@ -19,8 +19,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 from app.api.deps import OAUTH2_SCHEME, bearer_token_of, resolve_principal, services_of
+from app.api.edge.request_context import client_ip_of
 from app.api.errors import oauth2_error_response, status_for
-from app.api.middleware import client_ip_of
 from app.core import errors
 from app.core.events import SecurityEvent
 from app.domain.principals import Principal

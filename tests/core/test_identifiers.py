@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from app.api.middleware import new_request_id
+from app.api.edge.request_context import new_request_id
 from app.core.tokens import new_token_ids
 
 
