@@ -29,6 +29,33 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--embedded-only",
+        action="store_true",
+        help="Run only what needs no PostgreSQL or Redis: the embedded backends' half.",
+    )
+
+
+def _needs_shared_stores(item: pytest.Item) -> bool:
+    fixtures = getattr(item, "fixturenames", ())
+    callspec = getattr(item, "callspec", None)
+    backends = [str(value) for value in callspec.params.values()] if callspec else []
+    return (
+        "postgres_database" in fixtures
+        or any("postgres" in value or "redis" in value for value in backends)
+        or "production" in item.path.parts
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--embedded-only"):
+        return
+    kept = [item for item in items if not _needs_shared_stores(item)]
+    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    items[:] = kept
+
+
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )

@@ -22,6 +22,14 @@ EXAMPLE_ADMIN_PASSWORDS = frozenset(
     {"your-secure-password", "change-this-admin-password", "admin", "password", "changeme"}
 )
 MIN_SECRET_KEY_LENGTH = 32
+# PRESET=development: budgets a developer clicking through a front end never meets. Only the
+# budgets the environment and .env leave unset take these values.
+DEVELOPMENT_PRESET = {
+    "RATE_LIMIT_LOGIN": "1000/minute",
+    "RATE_LIMIT_REGISTER": "1000/minute",
+    "RATE_LIMIT_REFRESH": "1000/minute",
+    "RATE_LIMIT_API": "100000/minute",
+}
 
 
 def _valid_rate_limit(text: str) -> str:
@@ -41,6 +49,7 @@ class Settings(BaseSettings):
     )
 
     ENVIRONMENT: Literal["development", "test", "production"] = "development"
+    PRESET: Literal["none", "development"] = "none"
     PROJECT_NAME: str = "FastAPI Auth Service"
 
     HOST: str = "127.0.0.1"
@@ -158,6 +167,13 @@ class Settings(BaseSettings):
             return None
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("PRESET") == "development":
+            return {**DEVELOPMENT_PRESET, **data}
+        return data
+
     @model_validator(mode="after")
     def _check_secrets(self) -> "Settings":
         if self.COOKIE_SAMESITE == "none" and not self.SECURE_COOKIES:
@@ -186,6 +202,8 @@ class Settings(BaseSettings):
             problems.append("BACKEND_CORS_ORIGINS allows every origin")
         if not self.SECURE_COOKIES:
             problems.append("SECURE_COOKIES is false: cookies would travel over plain HTTP")
+        if self.PRESET == "development":
+            problems.append("PRESET=development relaxes the rate limits")
         return problems
 
     @cached_property

@@ -110,3 +110,17 @@ def test_a_cookie_domain_must_be_a_host_name(domain: str) -> None:
 def test_host_names_are_accepted_as_the_cookie_domain(domain: str) -> None:
     settings = _settings(SECRET_KEY=STRONG_KEY, SECURE_COOKIES=True, COOKIE_DOMAIN=domain)
     assert domain == settings.COOKIE_DOMAIN
+
+
+def test_the_development_preset_relaxes_only_the_budgets_left_unset() -> None:
+    relaxed = Settings(_env_file=None, PRESET="development", RATE_LIMIT_LOGIN="7/minute")
+    assert relaxed.RATE_LIMIT_LOGIN == "7/minute"
+    assert relaxed.RATE_LIMIT_REGISTER == "1000/minute"
+    assert relaxed.RATE_LIMIT_API == "100000/minute"
+    assert "PRESET=development relaxes the rate limits" in relaxed.security_problems()
+    assert Settings(_env_file=None).RATE_LIMIT_REGISTER == "5/minute;20/hour"
+
+
+def test_production_refuses_the_development_preset() -> None:
+    with pytest.raises(ValidationError, match="PRESET=development"):
+        Settings(_env_file=None, ENVIRONMENT="production", PRESET="development")
