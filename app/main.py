@@ -5,12 +5,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.telemetry import TelemetryConfig
 
 from app import __version__
-from app.api.deps import Services
+from app.api.deps import ServiceApp, Services
 from app.api.edge.body_limit import BodyLimit
 from app.api.edge.request_context import RequestContext
 from app.api.edge.request_log import RequestLog
@@ -55,7 +54,7 @@ def create_app(
     *,
     clock: Clock | None = None,
     hasher: PasswordHasher | None = None,
-) -> FastAPI:
+) -> ServiceApp:
     """Build the service from explicit settings (the environment and `.env` by default); tests
     and benchmarks may bring their own clock and password hasher."""
     settings = settings or Settings()
@@ -117,12 +116,14 @@ def create_app(
             seconds=settings.STORE_DEADLINE_SECONDS,
         ),
         events=events,
+        metrics=metrics,
+        settings=settings,
         csrf_key=settings.signing_key,
         metrics_token=settings.METRICS_TOKEN.get_secret_value() if settings.METRICS_TOKEN else None,
     )
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_: ServiceApp) -> AsyncIterator[None]:
         try:
             await prepare_database(storage, settings=settings, hasher=hasher, clock=clock)
             prepare_parser()
@@ -137,7 +138,7 @@ def create_app(
             await passwords.aclose()
             await storage.close()
 
-    app = FastAPI(
+    app = ServiceApp(
         title=settings.PROJECT_NAME,
         version=__version__,
         lifespan=lifespan,
@@ -148,9 +149,7 @@ def create_app(
         # The docs list the groups in this order, whatever order the routers are matched in.
         openapi_tags=_TAGS,
     )
-    app.state.settings = settings
-    app.state.services = services
-    app.state.metrics = metrics
+    app.services = services
     install_error_handlers(app)
     install_openapi(app, settings)
     for router in (*api_v1_routers, general_router):

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from redis import Redis
 from sqlalchemy.engine import make_url
 
+from app.api.deps import ServiceApp
 from app.core.config import Settings
 from app.main import create_app
 from tests.clock import OffsetClock
@@ -165,7 +166,7 @@ def clock() -> OffsetClock:
 @asynccontextmanager
 async def serve(
     settings: Settings, clock: OffsetClock | None = None, client_ip: str = "203.0.113.7"
-) -> AsyncIterator[tuple[FastAPI, Api]]:
+) -> AsyncIterator[tuple[ServiceApp, Api]]:
     """Start an app (lifespan included) and an httpx client talking to it over ASGI."""
     app = create_app(settings, clock=clock)
     transport = httpx.ASGITransport(app=app, client=(client_ip, 50000))

@@ -2,12 +2,14 @@
 
 from dataclasses import dataclass
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from app.api.cookies import ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER
 from app.api.edge.request_context import client_ip_of
+from app.api.metrics import Metrics
 from app.api.v1.prefix import API_V1
+from app.core.config import Settings
 from app.core.csrf import csrf_token_valid
 from app.core.errors import CsrfFailed, NotAuthenticated
 from app.core.events import SecurityEvents
@@ -37,14 +39,23 @@ class Services:
     limiter: RateLimiter
     health: Health
     events: SecurityEvents
+    metrics: Metrics
+    settings: Settings
     csrf_key: str
     metrics_token: str | None
 
 
+class ServiceApp(FastAPI):
+    """The FastAPI application, holding its services where routes find them at the cost of an
+    attribute read (the request-scoped `app.state` lookup costs several)."""
+
+    services: Services
+
+
 def services_of(request: Request) -> Services:
     """The services of the app serving the request."""
-    services: Services = request.app.state.services
-    return services
+    app: ServiceApp = request.app
+    return app.services
 
 
 def bearer_token_of(request: Request) -> str | None:

@@ -5,7 +5,6 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.api.deps import services_of
-from app.api.metrics import Metrics
 from app.api.routing import Caller, DeclaredRoute, declare
 
 router = APIRouter(tags=["general"], route_class=DeclaredRoute)
@@ -48,6 +47,6 @@ async def health(request: Request) -> JSONResponse:
 @declare(caller=Caller.METRICS_READER)
 async def metrics(request: Request) -> Response:
     """Prometheus metrics; for admins, or with `Authorization: Bearer $METRICS_TOKEN`."""
-    registry: Metrics = request.app.state.metrics
-    body = await registry.render(services_of(request).sessions.count_live)
+    services = services_of(request)
+    body = await services.metrics.render(services.sessions.count_live)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

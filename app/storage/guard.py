@@ -51,6 +51,7 @@ class Deadline:
         self.seconds = seconds
         self.expired = False
         self._handle: asyncio.TimerHandle | None = None
+        # The tasks in a store call now, each with whether the deadline cancelled it.
         self._waiting: dict[asyncio.Task[object], bool] = {}
 
     async def bound(self, operation: Awaitable[T]) -> T:

@@ -108,7 +108,7 @@ async def test_sessions_rotation_revocation_and_limits_on_a_cluster(
         RATE_LIMIT_REGISTER="3/minute",
     )
     async with serve(settings, clock) as (app, api):
-        sessions = app.state.services.sessions
+        sessions = app.services.sessions
         started = clock.now()
         lifetime = timedelta(days=settings.REFRESH_TOKEN_EXPIRE_DAYS)
         user = await api.new_user(email=f"c{time.monotonic_ns()}@example.com")

@@ -49,7 +49,7 @@ def _tokens(request: Request, pair: TokenPair, *, cookies: bool) -> Response:
     )
     response = Response(body.model_dump_json(), media_type="application/json")
     if cookies:
-        set_session_cookies(response, pair, request.app.state.settings)
+        set_session_cookies(response, pair, services_of(request).settings)
     return response
 
 
@@ -137,4 +137,4 @@ async def logout(request: Request, response: Response, body: LogoutRequest | Non
     await services_of(request).auth.logout(
         principal_of(request), refresh_token=body.refresh_token if body else None
     )
-    clear_session_cookies(response, request.app.state.settings)
+    clear_session_cookies(response, services_of(request).settings)
