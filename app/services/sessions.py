@@ -37,6 +37,50 @@ class SessionService:
             reason="user_revoked",
         )
 
+    async def revoke_others(self, principal: Principal) -> int:
+        """End every session of the caller but the one making the request."""
+        revoked = await self._sessions.revoke_all(
+            principal.account.id, now=self._clock.now(), keep_session_id=principal.session_id
+        )
+        self._liveness.forget_user(principal.account.id)
+        self._events.emit(
+            SecurityEvent.SESSION_REVOKED,
+            user_id=principal.account.id,
+            sessions_revoked=revoked,
+            reason="user_revoked_others",
+        )
+        return revoked
+
+    async def list_for_user(self, user_id: int) -> list[SessionRecord]:
+        """A user's live sessions, newest first, for an admin."""
+        return await self._sessions.list_live(user_id, self._clock.now())
+
+    async def revoke_for_user(self, user_id: int, session_id: str, *, by: Principal) -> None:
+        """An admin ends one session of a user."""
+        if not await self._sessions.revoke(session_id, user_id=user_id, now=self._clock.now()):
+            raise SessionNotFound
+        self._liveness.forget_session(session_id)
+        self._events.emit(
+            SecurityEvent.SESSION_REVOKED,
+            user_id=user_id,
+            session_id=session_id,
+            admin_id=by.account.id,
+            reason="admin_revoked",
+        )
+
+    async def revoke_all_for_user(self, user_id: int, *, by: Principal) -> int:
+        """An admin ends every session of a user."""
+        revoked = await self._sessions.revoke_all(user_id, now=self._clock.now())
+        self._liveness.forget_user(user_id)
+        self._events.emit(
+            SecurityEvent.SESSION_REVOKED,
+            user_id=user_id,
+            sessions_revoked=revoked,
+            admin_id=by.account.id,
+            reason="admin_revoked_all",
+        )
+        return revoked
+
     async def count_live(self, now: datetime | None = None) -> int:
         """How many live sessions there are in all."""
         return await self._sessions.count_live(now or self._clock.now())

@@ -84,6 +84,13 @@ class UserService:
         self._liveness.forget_user(account.id)
         return account
 
+    async def get_user(self, user_id: int) -> Account:
+        """A user, for an admin."""
+        account = await self._users.get(user_id)
+        if account is None:
+            raise UserNotFound
+        return account
+
     async def list_users(
         self, where: UserFilter, *, limit: int, offset: int
     ) -> tuple[list[Account], int]:
