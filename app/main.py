@@ -26,6 +26,7 @@ from app.core.events import AuditLog, EventFanout
 from app.core.logging import configure_logging
 from app.core.passwords import PasswordHasher
 from app.core.tokens import HmacSigner, TokenCodec
+from app.services.activity import RecentSignIns
 from app.services.auth import AuthService, SessionTokens
 from app.services.authentication import Authenticator
 from app.services.bootstrap import prepare_database
@@ -37,6 +38,8 @@ from app.services.rate_limit import RateLimiter
 from app.services.sessions import SessionService
 from app.services.users import UserService
 from app.storage.factory import DATABASE, SESSION_STORE, build_storage
+from app.web import account, admin, docs
+from app.web.errors import error_page
 
 # FastAPI looks for configured OpenTelemetry providers on every request unless all three
 # signals are off.
@@ -62,7 +65,8 @@ def create_app(
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     storage = build_storage(settings)
     metrics = Metrics()
-    events = EventFanout(metrics, AuditLog())
+    recent_sign_ins = RecentSignIns(clock)
+    events = EventFanout(metrics, AuditLog(), recent_sign_ins)
     hasher = hasher or PasswordHasher.from_settings(settings)
     passwords = PasswordPolicy.from_settings(settings)
     codec = TokenCodec(
@@ -117,6 +121,7 @@ def create_app(
         ),
         events=events,
         metrics=metrics,
+        recent_sign_ins=recent_sign_ins,
         settings=settings,
         csrf_key=settings.signing_key,
         metrics_token=settings.METRICS_TOKEN.get_secret_value() if settings.METRICS_TOKEN else None,
@@ -148,12 +153,17 @@ def create_app(
         redirect_slashes=False,
         # The docs list the groups in this order, whatever order the routers are matched in.
         openapi_tags=_TAGS,
+        # Served by app.web.docs, with every asset from the service.
+        docs_url=None,
+        redoc_url=None,
     )
     app.services = services
-    install_error_handlers(app)
+    install_error_handlers(app, page=error_page)
     install_openapi(app, settings)
-    for router in (*api_v1_routers, general_router):
+    for router in (*api_v1_routers, general_router, account.router, admin.router, docs.router):
         app.include_router(router)
+    for path, files in docs.asset_mounts():
+        app.mount(path, files)
     # The edge, innermost first (each layer added wraps the ones before it).
     app.add_middleware(BodyLimit, max_body_bytes=settings.MAX_BODY_BYTES)
     app.add_middleware(RequestLog, metrics=metrics)

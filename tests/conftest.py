@@ -67,7 +67,7 @@ REDIS_TEST_PREFIX = f"authtest{os.getpid()}"
 _TABLES = ("auth_sessions", "users")
 
 
-def _postgres_url(database: str) -> str:
+def postgres_url(database: str) -> str:
     return str(make_url(POSTGRES_ADMIN_URL).set(database=database).render_as_string(False))
 
 
@@ -112,7 +112,7 @@ async def _drop_postgres_database(*, recreate: bool) -> None:
 
 
 async def empty_postgres_tables() -> None:
-    connection = await asyncpg.connect(_postgres_url(POSTGRES_TEST_DATABASE))
+    connection = await asyncpg.connect(postgres_url(POSTGRES_TEST_DATABASE))
     try:
         existing = await connection.fetch(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
@@ -138,7 +138,7 @@ def delete_redis_test_keys() -> None:
 def postgres_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test run (the migrations create its schema)."""
     asyncio.run(_drop_postgres_database(recreate=True))
-    yield _postgres_url(POSTGRES_TEST_DATABASE)
+    yield postgres_url(POSTGRES_TEST_DATABASE)
     asyncio.run(_drop_postgres_database(recreate=False))
     delete_redis_test_keys()
 

@@ -1,5 +1,6 @@
 """What the routes read from a request: the services, the client and the caller."""
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
@@ -14,6 +15,7 @@ from app.core.csrf import csrf_token_valid
 from app.core.errors import CsrfFailed, NotAuthenticated
 from app.core.events import SecurityEvents
 from app.domain.principals import ClientInfo, Principal
+from app.services.activity import RecentSignIns
 from app.services.auth import AuthService
 from app.services.authentication import Authenticator
 from app.services.health import Health
@@ -40,6 +42,7 @@ class Services:
     health: Health
     events: SecurityEvents
     metrics: Metrics
+    recent_sign_ins: RecentSignIns
     settings: Settings
     csrf_key: str
     metrics_token: str | None
@@ -64,11 +67,19 @@ def bearer_token_of(request: Request) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-async def resolve_principal(request: Request) -> Principal:
+async def csrf_header(request: Request) -> str | None:
+    """The CSRF token an API request presents: the X-CSRF-Token header."""
+    return request.headers.get(CSRF_HEADER)
+
+
+async def resolve_principal(
+    request: Request,
+    presented_csrf: Callable[[Request], Awaitable[str | None]] = csrf_header,
+) -> Principal:
     """The caller: from a bearer token, or else the access cookie, with its session and
-    account checked. Cookie-authenticated unsafe requests must echo the session's CSRF cookie
-    in X-CSRF-Token; bearer requests are exempt, since a browser never attaches that header
-    on its own."""
+    account checked. Cookie-authenticated unsafe requests must present the session's CSRF
+    token (read by `presented_csrf`), which must also equal the CSRF cookie; bearer requests
+    are exempt, since a browser never attaches an Authorization header on its own."""
     services = services_of(request)
     token = bearer_token_of(request)
     if token:
@@ -80,7 +91,7 @@ async def resolve_principal(request: Request) -> Principal:
     if request.method not in _SAFE_METHODS and not csrf_token_valid(
         principal.session_id,
         services.csrf_key,
-        header=request.headers.get(CSRF_HEADER),
+        header=await presented_csrf(request),
         cookie=request.cookies.get(CSRF_COOKIE),
     ):
         raise CsrfFailed

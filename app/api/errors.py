@@ -1,13 +1,13 @@
 """One table from domain errors to HTTP statuses, and the handlers that shape every error body."""
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -184,8 +184,25 @@ async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
     return unexpected_error_response()
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(errors.DomainError, _domain_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+# Given a request and the error's JSON answer, the page to answer a browser with instead, or
+# None when the request is not a browser's page request.
+ErrorPage = Callable[[Request, JSONResponse], Response | None]
+ErrorHandler = Callable[[Request, Exception], Awaitable[JSONResponse]]
+
+
+def install_error_handlers(app: FastAPI, *, page: ErrorPage | None = None) -> None:
+    """One handler per kind of error, each answering the same JSON body to API clients and,
+    through `page`, a readable page to a browser."""
+
+    def answer(handler: ErrorHandler) -> Callable[[Request, Exception], Awaitable[Response]]:
+        async def handle(request: Request, exc: Exception) -> Response:
+            response = await handler(request, exc)
+            shown = page(request, response) if page is not None else None
+            return shown if shown is not None else response
+
+        return handle
+
+    app.add_exception_handler(errors.DomainError, answer(_domain_error))
+    app.add_exception_handler(RequestValidationError, answer(_validation_error))
+    app.add_exception_handler(StarletteHTTPException, answer(_http_error))
+    app.add_exception_handler(Exception, answer(_unexpected_error))

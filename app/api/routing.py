@@ -22,6 +22,7 @@ from app.api.deps import (
     OAUTH2_SCHEME,
     Services,
     bearer_token_of,
+    csrf_header,
     resolve_principal,
     services_of,
 )
@@ -165,9 +166,14 @@ class DeclaredRoute(APIRoute):
         )
         self.responses = {**declared, **self.responses}
 
+    async def presented_csrf(self, request: Request) -> str | None:
+        """The CSRF token a cookie-authenticated unsafe request presents: the header."""
+        return await csrf_header(request)
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         declaration = self.declaration
+        presented_csrf = self.presented_csrf
 
         async def enforce(request: Request) -> Response:
             if declaration.limit is not None:
@@ -175,7 +181,7 @@ class DeclaredRoute(APIRoute):
             if declaration.caller is not Caller.ANYONE and not (
                 declaration.caller is Caller.METRICS_READER and _holds_metrics_token(request)
             ):
-                principal = await resolve_principal(request)
+                principal = await resolve_principal(request, presented_csrf)
                 if declaration.caller is not Caller.USER and not principal.account.is_admin:
                     raise errors.PermissionDenied
                 # In the request's state (the scope's), read directly: Starlette's State wrapper

@@ -4,14 +4,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.edge.request_context import request_id_of
 
-_DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
+_DOCS_PATHS = frozenset({"/docs", "/redoc"})
+_API_PREFIX = "/api/"
 _API_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-# Swagger UI and ReDoc load their scripts and styles from jsDelivr and run an inline bootstrap.
+# The pages: their own stylesheet and forms, no script at all.
+_PAGE_CSP = (
+    b"default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    b"frame-ancestors 'none'; base-uri 'none'"
+)
+# Swagger UI and ReDoc run only the service's own scripts, but set styles inline (ReDoc's
+# styled components write <style> elements), and ReDoc searches in a worker.
 _DOCS_CSP = (
-    b"default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    b"img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-    b"font-src 'self' https://fonts.gstatic.com; connect-src 'self'; worker-src blob:; "
+    b"default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
     b"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 _COMMON: tuple[tuple[bytes, bytes], ...] = (
@@ -33,13 +38,20 @@ class SecurityHeaders:
             else ()
         )
         self.api_headers = (*_COMMON, (b"content-security-policy", _API_CSP), *hsts)
+        self.page_headers = (*_COMMON, (b"content-security-policy", _PAGE_CSP), *hsts)
         self.docs_headers = (*_COMMON, (b"content-security-policy", _DOCS_CSP), *hsts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        security = self.docs_headers if scope["path"] in _DOCS_PATHS else self.api_headers
+        path: str = scope["path"]
+        if path.startswith(_API_PREFIX):
+            security = self.api_headers
+        elif path in _DOCS_PATHS:
+            security = self.docs_headers
+        else:
+            security = self.page_headers
         added = (*security, (b"x-request-id", request_id_of(scope).encode()))
 
         async def send_with_headers(message: Message) -> None:

@@ -1,0 +1,138 @@
+"""The pages in a real browser: Debian's chromium driven by Playwright, against the service run
+by `python run.py` on a free port, once on the embedded backends and once on PostgreSQL +
+Redis. The browser reaches nothing but loopback: every other request is refused and recorded.
+"""
+
+import asyncio
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import asyncpg
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, sync_playwright
+
+from tests.conftest import POSTGRES_ADMIN_URL, REDIS_TEST_PREFIX, REDIS_TEST_URL, postgres_url
+from tests.factories import DEFAULT_PASSWORD
+from tests.servers import RUN_PY, running_server
+
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "[::1]"})
+AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def chromium_path() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        raise RuntimeError(
+            "Debian's chromium is needed for the page tests (apt-get install chromium)"
+        )
+    return found
+
+
+@dataclass
+class Site:
+    """The running service as a browser sees it."""
+
+    url: str
+    browser: Browser
+    blocked: list[str] = field(default_factory=list)
+
+    def context(self, **options: object) -> BrowserContext:
+        """A fresh browser profile (no cookies) that reaches only loopback."""
+        context = self.browser.new_context(base_url=self.url, **options)  # type: ignore[arg-type]
+
+        def loopback_only(route: Route) -> None:
+            host = urlsplit(route.request.url).hostname or ""
+            if host in LOOPBACK or route.request.url.startswith(("data:", "blob:")):
+                route.continue_()
+            else:
+                self.blocked.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", loopback_only)
+        return context
+
+    def register(self, email: str, username: str, password: str = DEFAULT_PASSWORD) -> None:
+        response = httpx.post(
+            f"{self.url}/api/v1/auth/register",
+            json={"email": email, "username": username, "password": password},
+        )
+        assert response.status_code == 201, response.text
+
+
+def sign_in(page: Page, email: str, password: str = DEFAULT_PASSWORD) -> None:
+    page.goto("/account/sign-in")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+    yield browser
+    browser.close()
+
+
+async def _recreate(name: str, *, create: bool) -> None:
+    connection = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if create:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
+def _postgres_database(name: str, *, create: bool) -> None:
+    # In a thread of its own: Playwright's synchronous API keeps an event loop running in
+    # this one.
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(asyncio.run, _recreate(name, create=create)).result()
+
+
+@pytest.fixture(scope="module", params=["embedded", "postgres+redis"])
+def site(
+    request: pytest.FixtureRequest, browser: Browser, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Site]:
+    """The service with its own stores: a fresh SQLite file, or a fresh PostgreSQL database
+    and a Redis key prefix of its own."""
+    settings = {"RATE_LIMIT_LOGIN": "1000/minute", "RATE_LIMIT_REGISTER": "1000/minute"}
+    database = f"auth_service_pages_{os.getpid()}_{time.monotonic_ns()}"
+    if request.param == "postgres+redis":
+        _postgres_database(database, create=True)
+        settings |= {
+            "DATABASE_URL": postgres_url(database),
+            "REDIS_URL": REDIS_TEST_URL,
+            "REDIS_KEY_PREFIX": f"{REDIS_TEST_PREFIX}:pages{time.monotonic_ns()}",
+        }
+    workdir = tmp_path_factory.mktemp("pages")
+    try:
+        with running_server(workdir, settings, command=RUN_PY) as (url, _):
+            yield Site(url=url, browser=browser)
+    finally:
+        if request.param == "postgres+redis":
+            _postgres_database(database, create=False)
