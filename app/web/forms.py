@@ -15,9 +15,15 @@ MAX_FIELD_CHARACTERS = 4096
 
 
 async def form_fields(request: Request) -> dict[str, str]:
-    """The form's text fields; a file where text belongs counts as missing."""
+    """The form's text fields; a file where text belongs counts as missing (and is closed)."""
     form = await request.form()
-    return {name: value for name, value in form.items() if isinstance(value, str)}
+    fields: dict[str, str] = {}
+    for name, value in form.items():
+        if isinstance(value, str):
+            fields[name] = value
+        else:
+            await value.close()
+    return fields
 
 
 def _message(error: ErrorDetails) -> str:
