@@ -2,6 +2,7 @@
 the style of the other pages."""
 
 import json
+from http import HTTPStatus
 
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
@@ -20,6 +21,12 @@ _TITLES = {
     429: "Too many attempts",
     503: "Temporarily unavailable",
 }
+# Said instead of the bare status phrase, which is what the API's detail is for these.
+_SENTENCES = {
+    404: "There is no page at this address.",
+    405: "This page cannot be used that way.",
+    413: "What was sent is larger than this service accepts.",
+}
 _KEPT_HEADERS = ("retry-after", "allow", "ratelimit", "ratelimit-policy", "www-authenticate")
 
 
@@ -34,8 +41,10 @@ def error_page(request: Request, answer: JSONResponse) -> Response | None:
     if not wants_a_page(request):
         return None
     body = json.loads(bytes(answer.body))
-    detail = body["detail"] if isinstance(body["detail"], str) else "Some fields are invalid."
     status = answer.status_code
+    detail = body["detail"] if isinstance(body["detail"], str) else "Some fields are invalid."
+    if detail == HTTPStatus(status).phrase:
+        detail = _SENTENCES.get(status, detail)
     headers = {name: value for name, value in answer.headers.items() if name in _KEPT_HEADERS}
     retry_after = headers.get("retry-after")
     return render(
