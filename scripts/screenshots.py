@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import ViewportSize, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -27,7 +27,10 @@ from tests.pages.conftest import CHROMIUM_FLAGS, chromium_path, sign_in  # noqa:
 from tests.servers import RUN_PY, running_server  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
-SIZES = {"desktop": {"width": 1280, "height": 860}, "phone": {"width": 390, "height": 844}}
+SIZES: dict[str, ViewportSize] = {
+    "desktop": {"width": 1280, "height": 860},
+    "phone": {"width": 390, "height": 844},
+}
 PAGES = {
     "sign-in": "/account/sign-in",
     "register": "/account/register",
@@ -75,7 +78,7 @@ def main() -> None:
                 context = browser.new_context(
                     base_url=url,
                     viewport=viewport,
-                    color_scheme=scheme,  # type: ignore[arg-type]
+                    color_scheme=scheme,
                 )
                 page = context.new_page()
                 for name, path in PAGES.items():

@@ -7,6 +7,7 @@ import tomllib
 from pathlib import Path
 
 from app.core.config import Settings
+from app.main import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,20 +30,41 @@ def test_env_example_documents_every_setting_with_a_comment() -> None:
             assert before.startswith("#") or re.match(r"^[A-Z]", before), line
 
 
-def test_readme_names_every_setting_and_route() -> None:
+def test_configuration_page_includes_env_example_itself() -> None:
+    # One source for the settings: the page includes the file rather than a copy of it.
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    assert '--8<-- ".env.example"' in page
+
+
+def test_api_guide_names_every_route(tmp_path: Path) -> None:
+    settings = Settings(
+        _env_file=None,
+        ENVIRONMENT="test",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'routes.db'}",
+    )
+    paths = create_app(settings).openapi()["paths"]
+    guide = (ROOT / "docs" / "api.md").read_text()
+    assert "/api/v1/auth/login-form" in paths
+    for path in paths:
+        assert f"`{path}`" in guide, path
+
+
+def test_readme_is_short_and_names_the_commands() -> None:
     readme = (ROOT / "README.md").read_text()
-    for name in Settings.model_fields:
-        assert name in readme, name
-    for route in (
-        "/api/v1/auth/register",
-        "/api/v1/auth/login-form",
-        "/api/v1/sessions/{session_id}",
-        "/api/v1/users/{user_id}",
-        "/metrics",
-    ):
-        assert route in readme, route
-    assert "./scripts/serve" in readme
-    assert "./scripts/test" in readme
+    assert len(readme.splitlines()) <= 260
+    for command in ("./scripts/serve", "./scripts/test", "--embedded-only"):
+        assert command in readme, command
+    # Commands run with the project's virtualenv, never a bare interpreter.
+    assert not re.search(r"(^|[\s`(])python[ ]", readme, flags=re.MULTILINE)
+
+
+def test_every_page_of_the_docs_navigation_exists() -> None:
+    config = (ROOT / "mkdocs.yml").read_text()
+    nav = config[config.index("\nnav:") :]
+    pages = re.findall(r"([\w./-]+\.md)\s*$", nav, flags=re.MULTILINE)
+    assert "index.md" in pages
+    for page in pages:
+        assert (ROOT / "docs" / page).is_file(), page
 
 
 def test_ci_runs_the_readme_test_command() -> None:

@@ -84,13 +84,15 @@ def sign_in(page: Page, email: str, password: str = DEFAULT_PASSWORD) -> None:
     page.wait_for_load_state()
 
 
-@pytest.fixture(scope="session")
+# Module-scoped: Playwright's synchronous API runs an event loop in this thread while it is
+# open, which the asynchronous tests of other modules could then not start.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
     yield browser
