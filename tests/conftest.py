@@ -38,14 +38,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+# Tests that use one of these fixtures, or live in one of these folders, need the shared
+# PostgreSQL or Redis (the fault tests start private servers from their programs too).
+_SHARED_STORE_FIXTURES = frozenset({"postgres_database", "shared_redis"})
+_SHARED_STORE_FOLDERS = frozenset({"production", "faults"})
+
+
 def _needs_shared_stores(item: pytest.Item) -> bool:
     fixtures = getattr(item, "fixturenames", ())
     callspec = getattr(item, "callspec", None)
     backends = [str(value) for value in callspec.params.values()] if callspec else []
     return (
-        "postgres_database" in fixtures
+        not _SHARED_STORE_FIXTURES.isdisjoint(fixtures)
         or any("postgres" in value or "redis" in value for value in backends)
-        or "production" in item.path.parts
+        or not _SHARED_STORE_FOLDERS.isdisjoint(item.path.parts)
     )
 
 
@@ -64,7 +70,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 POSTGRES_TEST_DATABASE = f"auth_service_test_{os.getpid()}"
 REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REDIS_TEST_PREFIX = f"authtest{os.getpid()}"
-_TABLES = ("auth_sessions", "users")
+_TABLES = ("attempt_counters", "auth_sessions", "users")
 
 
 def postgres_url(database: str) -> str:
@@ -141,6 +147,13 @@ def postgres_database() -> Iterator[str]:
     yield postgres_url(POSTGRES_TEST_DATABASE)
     asyncio.run(_drop_postgres_database(recreate=False))
     delete_redis_test_keys()
+
+
+@pytest.fixture
+def shared_redis() -> str:
+    """The shared Redis, for the tests of the Redis backend alone (its keys under the test
+    prefix); asking for it is what tells --embedded-only to leave a test out."""
+    return REDIS_TEST_URL
 
 
 @pytest.fixture(params=["embedded", "postgres+redis"])

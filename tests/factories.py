@@ -1,12 +1,20 @@
-"""Small helpers that make users and sessions through the public API."""
+"""Small helpers that make users and sessions: through the public API, or as the records the
+session stores keep."""
 
 import itertools
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import jwt
 
+from app.core.tokens import new_token_id
+from app.domain.sessions import SessionRecord
+from tests.routes import LOGIN, ME, REFRESH, REGISTER
+
+# The default admin from settings is the first account.
+ADMIN_ID = 1
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "admin-password-for-tests"
@@ -62,14 +70,14 @@ class Api:
             "password": DEFAULT_PASSWORD,
         }
         body.update(fields)
-        return await self.client.post("/api/v1/auth/register", json=body)
+        return await self.client.post(REGISTER, json=body)
 
     async def login(
         self, email: str, password: str, user_agent: str | None = None
     ) -> httpx.Response:
         headers = {"User-Agent": user_agent} if user_agent else {}
         return await self.client.post(
-            "/api/v1/auth/login", json={"email": email, "password": password}, headers=headers
+            LOGIN, json={"email": email, "password": password}, headers=headers
         )
 
     async def tokens(self, email: str, password: str, user_agent: str | None = None) -> Tokens:
@@ -79,13 +87,11 @@ class Api:
         return Tokens(body["access_token"], body["refresh_token"])
 
     async def refresh(self, refresh_token: str) -> httpx.Response:
-        return await self.client.post("/api/v1/auth/refresh", json={"refresh_token": refresh_token})
+        return await self.client.post(REFRESH, json={"refresh_token": refresh_token})
 
     async def me(self, tokens: Tokens | str) -> httpx.Response:
         token = tokens if isinstance(tokens, str) else tokens.access_token
-        return await self.client.get(
-            "/api/v1/users/me", headers={"Authorization": f"Bearer {token}"}
-        )
+        return await self.client.get(ME, headers={"Authorization": f"Bearer {token}"})
 
     async def new_user(self, password: str = DEFAULT_PASSWORD, **fields: Any) -> UserHandle:
         """Register and log in a fresh ordinary user."""
@@ -100,3 +106,23 @@ class Api:
         tokens = await self.tokens(ADMIN_EMAIL, ADMIN_PASSWORD)
         me = (await self.me(tokens)).json()
         return UserHandle(me["id"], ADMIN_EMAIL, ADMIN_USERNAME, ADMIN_PASSWORD, tokens)
+
+
+def session_record(
+    created: datetime, *, user_id: int = ADMIN_ID, jti: str = "jti-0", ip: str = "192.0.2.1"
+) -> SessionRecord:
+    """A week-long session as a store keeps it, created (and last seen) at `created`."""
+    return SessionRecord(
+        id=new_token_id(),
+        user_id=user_id,
+        created_at=created,
+        last_seen_at=created,
+        expires_at=created + timedelta(days=7),
+        ip_address=ip,
+        user_agent="pytest",
+        browser="Other",
+        os="Other",
+        device_type="other",
+        refresh_jti=jti,
+        refresh_issued_at=created,
+    )

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from tests.factories import ADMIN_EMAIL, ADMIN_PASSWORD, ADMIN_USERNAME
+from tests.routes import HEALTH
 
 ROOT = Path(__file__).resolve().parents[1]
 # The service as operators start it.
@@ -53,7 +54,7 @@ def wait_until_healthy(
         if process.poll() is not None:
             raise RuntimeError(f"the server exited with {process.returncode}")
         try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == health_status:
+            if httpx.get(f"{url}{HEALTH}", timeout=1).status_code == health_status:
                 return
         except httpx.TransportError:
             pass

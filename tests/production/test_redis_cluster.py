@@ -14,6 +14,7 @@ from redis import Redis
 from tests.clock import OffsetClock
 from tests.conftest import make_settings, serve
 from tests.factories import DEFAULT_PASSWORD
+from tests.routes import HEALTH, ME, SESSIONS
 
 
 def _cluster_port() -> int:
@@ -113,7 +114,7 @@ async def test_sessions_rotation_revocation_and_limits_on_a_cluster(
         lifetime = timedelta(days=settings.REFRESH_TOKEN_EXPIRE_DAYS)
         user = await api.new_user(email=f"c{time.monotonic_ns()}@example.com")
         other = await api.tokens(user.email, DEFAULT_PASSWORD)
-        listed = await api.client.get("/api/v1/sessions/", headers=user.headers)
+        listed = await api.client.get(SESSIONS, headers=user.headers)
         assert len(listed.json()) == 2
         rotated = await api.refresh(user.tokens.refresh_token)
         assert rotated.status_code == 200
@@ -127,7 +128,7 @@ async def test_sessions_rotation_revocation_and_limits_on_a_cluster(
         assert await sessions.count_live(started + lifetime + timedelta(hours=1)) == 1
         second = await api.tokens(user.email, DEFAULT_PASSWORD)
         changed = await api.client.put(
-            "/api/v1/users/me",
+            ME,
             json={"password": "a cluster-proof password", "current_password": DEFAULT_PASSWORD},
             headers=second.headers,
         )
@@ -137,4 +138,4 @@ async def test_sessions_rotation_revocation_and_limits_on_a_cluster(
         assert (await api.me(rotated.json()["access_token"])).status_code == 401
         statuses = [(await api.register()).status_code for _ in range(3)]
         assert statuses[-1] == 429
-        assert (await api.client.get("/health")).json()["session_store"] == "ok"
+        assert (await api.client.get(HEALTH)).json()["session_store"] == "ok"

@@ -12,13 +12,12 @@ import httpx
 
 from tests.conftest import REDIS_TEST_PREFIX, REDIS_TEST_URL
 from tests.factories import ADMIN_EMAIL, ADMIN_PASSWORD, DEFAULT_PASSWORD
+from tests.routes import LOGIN, METRICS, REGISTER, USERS
 from tests.servers import RUN_PY, free_port, running_server
 
 
 def _admin_headers(url: str) -> dict[str, str]:
-    login = httpx.post(
-        f"{url}/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
-    )
+    login = httpx.post(f"{url}{LOGIN}", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
     assert login.status_code == 200, login.text
     return {"Authorization": f"Bearer {login.json()['access_token']}"}
 
@@ -27,7 +26,7 @@ def _register(url: str, count: int) -> None:
     for index in range(count):
         with httpx.Client() as client:
             response = client.post(
-                f"{url}/api/v1/auth/register",
+                f"{url}{REGISTER}",
                 json={
                     "email": f"worker{index}.{time.monotonic_ns()}@example.com",
                     "username": f"w{time.monotonic_ns()}",
@@ -42,9 +41,9 @@ def test_four_workers_on_the_embedded_backends(tmp_path: Path) -> None:
     with running_server(tmp_path, settings, command=RUN_PY) as (url, _):
         _register(url, 12)
         headers = _admin_headers(url)
-        admins = httpx.get(f"{url}/api/v1/users/?is_admin=true", headers=headers).json()
+        admins = httpx.get(f"{url}{USERS}?is_admin=true", headers=headers).json()
         assert admins["total"] == 1
-        metrics = httpx.get(f"{url}/metrics", headers=headers).text
+        metrics = httpx.get(f"{url}{METRICS}", headers=headers).text
         assert "auth_registrations_total 12.0" in metrics
         assert 'auth_logins_total{outcome="success"} 1.0' in metrics
     log = (tmp_path / "server.log").read_text()
@@ -66,7 +65,7 @@ def test_four_workers_share_limits_through_redis(postgres_database: str, tmp_pat
         for _ in range(6):
             with httpx.Client() as client:
                 response = client.post(
-                    f"{url}/api/v1/auth/login",
+                    f"{url}{LOGIN}",
                     json={"email": "nobody@example.com", "password": "wrong password"},
                 )
                 statuses.append(response.status_code)
@@ -79,7 +78,7 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
     with running_server(tmp_path, settings, command=RUN_PY) as (url, process):
         email = f"slow{time.monotonic_ns()}@example.com"
         registered = httpx.post(
-            f"{url}/api/v1/auth/register",
+            f"{url}{REGISTER}",
             json={"email": email, "username": "slowhasher", "password": DEFAULT_PASSWORD},
             timeout=30,
         )
@@ -88,7 +87,7 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
 
         def login() -> None:
             response = httpx.post(
-                f"{url}/api/v1/auth/login",
+                f"{url}{LOGIN}",
                 json={"email": email, "password": DEFAULT_PASSWORD},
                 timeout=30,
             )
@@ -121,7 +120,7 @@ def test_every_line_two_workers_write_is_one_json_object(tmp_path: Path) -> None
         for _ in range(4):
             with httpx.Client() as client:
                 response = client.post(
-                    f"{url}/api/v1/auth/login", json={"email": "a@example.com", "password": "x"}
+                    f"{url}{LOGIN}", json={"email": "a@example.com", "password": "x"}
                 )
                 assert response.status_code == 503
         assert httpx.get(url).status_code == 200
@@ -137,7 +136,7 @@ def test_every_line_two_workers_write_is_one_json_object(tmp_path: Path) -> None
     unavailable = [event for event in events if event["logger"] == "app.errors"]
     access = [event for event in events if event["event"] == "request"]
     assert unavailable
-    assert [event["path"] for event in access].count("/api/v1/auth/login") == 4
+    assert [event["path"] for event in access].count(LOGIN) == 4
     assert all(len(event["request_id"]) == 32 for event in unavailable + access)
     assert {event["request_id"] for event in unavailable} <= {
         event["request_id"] for event in access

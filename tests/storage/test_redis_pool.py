@@ -16,6 +16,7 @@ from app.storage.redis_pool import BoundedConnectionPool
 from tests.conftest import REDIS_TEST_URL
 
 CLIENT_NAME = f"pooltest{os.getpid()}"
+pytestmark = pytest.mark.usefixtures("shared_redis")
 
 
 def _pool(url: str = REDIS_TEST_URL, **options: Any) -> BoundedConnectionPool:

@@ -1,14 +1,22 @@
-"""Registration, sign-in, refresh rotation and sign-out through the real app."""
+"""Registration, sign-in, refresh rotation and sign-out through the real app; and a standard
+OAuth2 client library (Authlib) against the token endpoint: the password grant, the
+refresh_token grant, automatic refresh before expiry, and RFC 6749 errors."""
+
+from collections.abc import AsyncIterator
 
 import anyio
+import httpx
 import jwt
+import pytest
+from authlib.integrations.base_client.errors import OAuthError
+from authlib.integrations.httpx_client import AsyncOAuth2Client
 from fastapi import FastAPI
 
 from app.core.config import Settings
 from tests.clock import OffsetClock
+from tests.conftest import serve
 from tests.factories import DEFAULT_PASSWORD, Api
-
-REFRESH = "/api/v1/auth/refresh"
+from tests.routes import LOGIN_FORM, LOGOUT, ME, REGISTER, USERS
 
 
 async def test_register_returns_the_user_without_secrets(api: Api) -> None:
@@ -32,7 +40,7 @@ async def test_register_returns_the_user_without_secrets(api: Api) -> None:
 
 async def test_seed_register_example_works_and_ignores_privilege_fields(api: Api) -> None:
     response = await api.client.post(
-        "/api/v1/auth/register",
+        REGISTER,
         json={
             "email": "user@example.com",
             "username": "testuser",
@@ -166,9 +174,7 @@ async def test_wrong_password_unknown_email_and_inactive_account_look_the_same(
     user = await api.new_user()
     admin = await api.admin()
     inactive = await api.new_user()
-    await api.client.put(
-        f"/api/v1/users/{inactive.id}", json={"is_active": False}, headers=admin.headers
-    )
+    await api.client.put(f"{USERS}{inactive.id}", json={"is_active": False}, headers=admin.headers)
     answers = [
         await api.login(user.email, "wrong password here"),
         await api.login("nobody@example.com", "wrong password here"),
@@ -183,7 +189,7 @@ async def test_wrong_password_unknown_email_and_inactive_account_look_the_same(
 async def test_form_login_accepts_the_oauth2_password_grant(api: Api) -> None:
     user = await api.new_user()
     response = await api.client.post(
-        "/api/v1/auth/login-form",
+        LOGIN_FORM,
         data={
             "grant_type": "password",
             "username": user.email,
@@ -203,7 +209,7 @@ async def test_form_login_answers_other_grant_types_and_bad_passwords_as_oauth2(
 ) -> None:
     user = await api.new_user()
     other_grant = await api.client.post(
-        "/api/v1/auth/login-form",
+        LOGIN_FORM,
         data={
             "grant_type": "client_credentials",
             "username": user.email,
@@ -213,7 +219,7 @@ async def test_form_login_answers_other_grant_types_and_bad_passwords_as_oauth2(
     assert other_grant.status_code == 400
     assert other_grant.json()["error"] == "unsupported_grant_type"
     wrong = await api.client.post(
-        "/api/v1/auth/login-form", data={"username": user.email, "password": "not it at all"}
+        LOGIN_FORM, data={"username": user.email, "password": "not it at all"}
     )
     assert wrong.status_code == 400
     assert wrong.json() == {
@@ -223,13 +229,6 @@ async def test_form_login_answers_other_grant_types_and_bad_passwords_as_oauth2(
         "detail": "Incorrect email or password.",
     }
     assert "www-authenticate" not in wrong.headers
-
-
-async def test_openapi_password_flow_points_at_the_form_login(app: FastAPI) -> None:
-    schemes = app.openapi()["components"]["securitySchemes"]
-    flows = [scheme["flows"] for scheme in schemes.values() if scheme["type"] == "oauth2"]
-    assert flows
-    assert flows[0]["password"]["tokenUrl"] == "/api/v1/auth/login-form"
 
 
 async def test_refresh_rotates_and_the_old_refresh_token_dies(
@@ -307,16 +306,14 @@ async def test_access_token_expires(api: Api, clock: OffsetClock, settings: Sett
 async def test_refresh_is_refused_for_a_deactivated_user(api: Api) -> None:
     user = await api.new_user()
     admin = await api.admin()
-    await api.client.put(
-        f"/api/v1/users/{user.id}", json={"is_active": False}, headers=admin.headers
-    )
+    await api.client.put(f"{USERS}{user.id}", json={"is_active": False}, headers=admin.headers)
     assert (await api.refresh(user.tokens.refresh_token)).status_code == 401
 
 
 async def test_logout_ends_the_session_and_its_refresh_token(api: Api) -> None:
     user = await api.new_user()
     response = await api.client.post(
-        "/api/v1/auth/logout",
+        LOGOUT,
         headers=user.headers,
         json={"refresh_token": user.tokens.refresh_token},
     )
@@ -329,12 +326,12 @@ async def test_logout_without_a_body_and_logout_of_another_device(api: Api) -> N
     user = await api.new_user()
     laptop = await api.tokens(user.email, DEFAULT_PASSWORD)
     response = await api.client.post(
-        "/api/v1/auth/logout", headers=user.headers, json={"refresh_token": laptop.refresh_token}
+        LOGOUT, headers=user.headers, json={"refresh_token": laptop.refresh_token}
     )
     assert response.status_code == 204
     assert (await api.me(laptop)).status_code == 401
     phone = await api.tokens(user.email, DEFAULT_PASSWORD)
-    assert (await api.client.post("/api/v1/auth/logout", headers=phone.headers)).status_code == 204
+    assert (await api.client.post(LOGOUT, headers=phone.headers)).status_code == 204
     assert (await api.me(phone)).status_code == 401
 
 
@@ -342,7 +339,7 @@ async def test_logout_cannot_end_another_users_session(api: Api) -> None:
     alice = await api.new_user()
     mallory = await api.new_user()
     response = await api.client.post(
-        "/api/v1/auth/logout",
+        LOGOUT,
         headers=mallory.headers,
         json={"refresh_token": alice.tokens.refresh_token},
     )
@@ -351,7 +348,7 @@ async def test_logout_cannot_end_another_users_session(api: Api) -> None:
 
 
 async def test_logout_requires_authentication(api: Api) -> None:
-    response = await api.client.post("/api/v1/auth/logout")
+    response = await api.client.post(LOGOUT)
     assert response.status_code == 401
     assert response.json()["code"] == "not_authenticated"
     assert response.headers["www-authenticate"] == "Bearer"
@@ -360,7 +357,92 @@ async def test_logout_requires_authentication(api: Api) -> None:
 async def test_logout_with_a_bad_refresh_token_still_ends_this_session(api: Api) -> None:
     user = await api.new_user()
     response = await api.client.post(
-        "/api/v1/auth/logout", headers=user.headers, json={"refresh_token": "garbage.x.y"}
+        LOGOUT, headers=user.headers, json={"refresh_token": "garbage.x.y"}
     )
     assert response.status_code == 204
     assert (await api.me(user.tokens)).status_code == 401
+
+
+# --- a standard OAuth2 client library against the token endpoint ----------------------------
+
+
+TOKEN_ENDPOINT = f"https://testserver{LOGIN_FORM}"
+ME_URL = f"https://testserver{ME}"
+
+
+@pytest.fixture
+async def served(settings: Settings) -> AsyncIterator[tuple[FastAPI, Api]]:
+    async with serve(settings.model_copy(update={"ACCESS_TOKEN_EXPIRE_MINUTES": 1})) as pair:
+        yield pair
+
+
+def _client(app: FastAPI, **options: object) -> AsyncOAuth2Client:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    return AsyncOAuth2Client(token_endpoint=TOKEN_ENDPOINT, transport=transport, **options)
+
+
+async def test_password_grant_then_an_authenticated_call(served: tuple[FastAPI, Api]) -> None:
+    app, api = served
+    user = await api.new_user()
+    async with _client(app) as client:
+        token = await client.fetch_token(
+            TOKEN_ENDPOINT, username=user.email, password=user.password
+        )
+        assert token["token_type"] == "bearer"
+        assert 58 <= token["expires_in"] <= 60
+        me = await client.get(ME_URL)
+        assert me.status_code == 200
+        assert me.json()["email"] == user.email
+
+
+async def test_the_standard_refresh_rotates_the_refresh_token(served: tuple[FastAPI, Api]) -> None:
+    app, api = served
+    user = await api.new_user()
+    async with _client(app) as client:
+        first = await client.fetch_token(
+            TOKEN_ENDPOINT, username=user.email, password=user.password
+        )
+        second = await client.refresh_token(TOKEN_ENDPOINT, refresh_token=first["refresh_token"])
+        assert second["refresh_token"] != first["refresh_token"]
+        assert second["access_token"] != first["access_token"]
+        assert (await client.get(ME_URL)).status_code == 200
+        # The replaced refresh token is dead: past the grace window it would revoke the session.
+        assert (await api.refresh(second["refresh_token"])).status_code == 200
+
+
+async def test_the_client_refreshes_by_itself_before_expiry(served: tuple[FastAPI, Api]) -> None:
+    app, api = served
+    user = await api.new_user()
+    refreshed: list[str] = []
+
+    async def keep(token: dict[str, object], refresh_token: str | None = None) -> None:
+        refreshed.append(str(token["access_token"]))
+
+    # Authlib refreshes a token due within `leeway` seconds; the access token lasts a minute.
+    async with _client(app, update_token=keep, leeway=120) as client:
+        token = await client.fetch_token(
+            TOKEN_ENDPOINT, username=user.email, password=user.password
+        )
+        assert (await client.get(ME_URL)).status_code == 200
+        assert len(refreshed) == 1
+        assert refreshed[0] != token["access_token"]
+
+
+async def test_errors_are_read_as_oauth2_errors(served: tuple[FastAPI, Api]) -> None:
+    app, api = served
+    user = await api.new_user()
+    async with _client(app) as client:
+        with pytest.raises(OAuthError) as wrong:
+            await client.fetch_token(TOKEN_ENDPOINT, username=user.email, password="not it at all")
+        assert wrong.value.error == "invalid_grant"
+        assert wrong.value.description == "Incorrect email or password."
+        with pytest.raises(OAuthError) as bad_refresh:
+            await client.refresh_token(TOKEN_ENDPOINT, refresh_token="not.a.token")
+        assert bad_refresh.value.error == "invalid_grant"
+        with pytest.raises(OAuthError) as other_grant:
+            await client.fetch_token(TOKEN_ENDPOINT, grant_type="client_credentials")
+        assert other_grant.value.error == "unsupported_grant_type"
+    response = await api.client.post(LOGIN_FORM, data={"grant_type": "refresh_token"})
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+    assert (await api.login(user.email, DEFAULT_PASSWORD)).status_code == 200

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.routes import HEALTH, LOGIN, ME
 from tests.servers import RUN_PY, running_server
 
 READ_TIMEOUT = 1.0
@@ -35,7 +36,7 @@ def _connect(url: str) -> socket.socket:
     return socket.create_connection((address.hostname, address.port), timeout=5)
 
 
-def _request(path: str = "/health", headers: bytes = b"", body: bytes = b"") -> bytes:
+def _request(path: str = HEALTH, headers: bytes = b"", body: bytes = b"") -> bytes:
     return b"GET %s HTTP/1.1\r\nHost: test\r\n%s\r\n%s" % (path.encode(), headers, body)
 
 
@@ -99,7 +100,7 @@ def test_a_huge_header_is_cut_off_without_being_buffered(
     sent = 0
     with _connect(url) as sock:
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            sock.sendall(b"GET /api/v1/users/me HTTP/1.1\r\nHost: test\r\n" + header)
+            sock.sendall(b"GET %s HTTP/1.1\r\nHost: test\r\n%s" % (ME.encode(), header))
             chunk = b"a" * 262_144
             while sent < HUGE:
                 sock.sendall(chunk)
@@ -156,9 +157,9 @@ def test_keep_alive_and_pipelined_requests_are_answered_up_to_a_refused_one(
     body = b'{"email": "someone@example.com", "password": "%s"}' % (b"x" * 40_000)
     with _connect(url) as sock:
         sock.sendall(
-            b"POST /api/v1/auth/login HTTP/1.1\r\nHost: test\r\n"
+            b"POST %s HTTP/1.1\r\nHost: test\r\n"
             b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s%s"
-            % (len(body), body, _request())
+            % (LOGIN.encode(), len(body), body, _request())
         )
         responses = _Responses(sock)
         assert [responses.next()[0] for _ in range(2)] == [422, 200]
@@ -168,10 +169,10 @@ def test_slow_clients_are_cut_after_the_read_timeout(server: tuple[str, int]) ->
     url, _ = server
     started = time.monotonic()
     idle, head, body, answered = (_connect(url) for _ in range(4))
-    head.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\n")
+    head.sendall(b"GET %s HTTP/1.1\r\nHost: test\r\n" % HEALTH.encode())
     body.sendall(
-        b"POST /api/v1/auth/login HTTP/1.1\r\nHost: test\r\n"
-        b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+        b"POST %s HTTP/1.1\r\nHost: test\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{" % LOGIN.encode()
     )
     answered.sendall(_request(headers=b"Content-Length: 100\r\n", body=b"{"))
     with idle, head, body, answered:

@@ -6,6 +6,7 @@ from app.core.config import Settings
 from tests.conftest import make_settings, serve
 from tests.factories import DEFAULT_PASSWORD, Api
 from tests.hibp_server import fake_range_api
+from tests.routes import ME, USERS
 
 BREACHED = "correct horse battery staple, breached"
 
@@ -17,12 +18,12 @@ async def _refused(api: Api, password: str) -> list[tuple[int, str]]:
     answers = [
         await api.register(password=password),
         await api.client.put(
-            "/api/v1/users/me",
+            ME,
             json={"password": password, "current_password": DEFAULT_PASSWORD},
             headers=user.headers,
         ),
         await api.client.put(
-            f"/api/v1/users/{user.id}", json={"password": password}, headers=admin.headers
+            f"{USERS}{user.id}", json={"password": password}, headers=admin.headers
         ),
     ]
     return [(answer.status_code, answer.json()["code"]) for answer in answers]

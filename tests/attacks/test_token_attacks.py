@@ -1,42 +1,26 @@
-"""The security claims, tested as attacks.
-
-Forged, tampered, stale and misused tokens against GET /api/v1/users/me (as a bearer token and
-as the access cookie) and POST /api/v1/auth/refresh; privilege escalation by ordinary users; and
-user enumeration through the sign-in answers.
-"""
+"""Forged, tampered, stale and misused tokens, tested as attacks against the profile (as a
+bearer token and as the access cookie) and the refresh route."""
 
 import base64
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-import httpx
 import jwt
 import pytest
 
-from app.core.config import Settings
 from app.core.tokens import REQUIRED_CLAIMS, TokenType
-from tests.clock import OffsetClock
-from tests.factories import DEFAULT_PASSWORD, Api, UserHandle
-
-ME = "/api/v1/users/me"
-USERS = "/api/v1/users/"
-SESSIONS = "/api/v1/sessions/"
-LOGIN = "/api/v1/auth/login"
-LOGIN_FORM = "/api/v1/auth/login-form"
-REFRESH = "/api/v1/auth/refresh"
-LOGOUT = "/api/v1/auth/logout"
+from tests.attacks.scene import (
+    Channel,
+    Scene,
+    assert_still_signed_in,
+    assert_unauthorized,
+    present,
+)
+from tests.routes import LOGOUT, ME
 
 ATTACKER_KEY = "attacker-chosen-signing-key-" + "a" * 40
-UNAUTHORIZED_CODES = {
-    "invalid_token",
-    "not_authenticated",
-    "session_revoked",
-    "refresh_token_reused",
-}
 
-Channel = Literal["bearer", "cookie", "refresh"]
 CHANNELS: tuple[Channel, ...] = ("bearer", "cookie", "refresh")
 ACCESS_CHANNELS: tuple[Channel, ...] = ("bearer", "cookie")
 # Cookies carry only cookie-safe characters; garbage with spaces or quotes goes elsewhere.
@@ -77,88 +61,6 @@ def tamper(token: str, **changes: object) -> str:
     header, payload, signature = token.split(".")
     claims = {**unb64url_json(payload), **changes}
     return f"{header}.{b64url_json(claims)}.{signature}"
-
-
-@dataclass(frozen=True)
-class Scene:
-    """A running app with a victim, a bystander and the admin, all signed in."""
-
-    api: Api
-    settings: Settings
-    clock: OffsetClock
-    victim: UserHandle
-    bystander: UserHandle
-    admin_id: int
-
-    @property
-    def now(self) -> int:
-        return int(self.clock.now().timestamp())
-
-    @property
-    def leeway(self) -> int:
-        return self.settings.JWT_LEEWAY_SECONDS
-
-    def real(self, token_type: TokenType) -> str:
-        tokens = self.victim.tokens
-        return tokens.access_token if token_type == "access" else tokens.refresh_token
-
-    def claims(self, token_type: TokenType, **changes: object) -> dict[str, object]:
-        """The claims of the victim's real token of this type, freshly dated, with changes."""
-        claims: dict[str, object] = jwt.decode(
-            self.real(token_type), options={"verify_signature": False}
-        )
-        claims.update(iat=self.now, exp=self.now + 600)
-        claims.update(changes)
-        return claims
-
-    def sign(
-        self, claims: dict[str, object], *, key: str | None = None, algorithm: str = "HS256"
-    ) -> str:
-        return jwt.encode(
-            claims, key or self.settings.SECRET_KEY.get_secret_value(), algorithm=algorithm
-        )
-
-    def forge(self, token_type: TokenType, **changes: object) -> str:
-        """A token signed with the real key: valid but for `changes`."""
-        return self.sign(self.claims(token_type, **changes))
-
-
-@pytest.fixture
-async def scene(api: Api, settings: Settings, clock: OffsetClock) -> Scene:
-    victim = await api.new_user()
-    bystander = await api.new_user()
-    admin = await api.admin()
-    # Sign-in sets session cookies too; the attacks below present exactly one credential.
-    api.client.cookies.clear()
-    return Scene(api, settings, clock, victim, bystander, admin.id)
-
-
-async def present(api: Api, channel: Channel, token: str) -> httpx.Response:
-    if channel == "bearer":
-        return await api.client.get(ME, headers={b"Authorization": b"Bearer " + token.encode()})
-    if channel == "cookie":
-        return await api.client.get(ME, headers={"Cookie": f"access_token={token}"})
-    return await api.client.post(REFRESH, json={"refresh_token": token})
-
-
-def assert_unauthorized(response: httpx.Response, context: object = None) -> None:
-    """A 401 with the bearer challenge, the error body, and no credentials handed out."""
-    assert response.status_code == 401, (context, response.status_code, response.text)
-    assert response.headers.get("www-authenticate") == "Bearer", context
-    body = response.json()
-    assert set(body) == {"code", "detail"}, context
-    assert body["code"] in UNAUTHORIZED_CODES, (context, body)
-    assert isinstance(body["detail"], str)
-    assert body["detail"]
-    assert "set-cookie" not in response.headers, context
-
-
-async def assert_still_signed_in(scene: Scene, user: UserHandle) -> None:
-    """The user's session survived, as seen after the liveness cache has expired."""
-    scene.clock.advance(scene.settings.SESSION_CACHE_SECONDS)
-    response = await scene.api.me(user.tokens)
-    assert response.status_code == 200, response.text
-    assert response.json()["id"] == user.id
 
 
 # --- forged and tampered tokens -----------------------------------------------------------------
@@ -416,127 +318,4 @@ async def test_real_tokens_expire(scene: Scene) -> None:
 # --- privilege escalation -----------------------------------------------------------------------
 
 
-async def test_registration_cannot_grant_privileges(api: Api) -> None:
-    response = await api.client.post(
-        "/api/v1/auth/register",
-        json={
-            "email": "climber@example.com",
-            "username": "climber",
-            "password": DEFAULT_PASSWORD,
-            "is_admin": True,
-            "is_active": False,
-            "id": 1,
-        },
-    )
-    assert response.status_code == 201, response.text
-    created = response.json()
-    assert (created["is_admin"], created["is_active"]) == (False, True)
-    assert created["id"] != 1
-    tokens = await api.tokens("climber@example.com", DEFAULT_PASSWORD)
-    me = (await api.me(tokens)).json()
-    assert (me["id"], me["is_admin"], me["is_active"]) == (created["id"], False, True)
-    forbidden = await api.client.get(USERS, headers=tokens.headers)
-    assert forbidden.status_code == 403
-    assert forbidden.json()["code"] == "forbidden"
-
-
-ESCALATING_PROFILE_CHANGES: tuple[dict[str, object], ...] = (
-    {"is_admin": True},
-    {"is_admin": True, "username": "sneaky"},
-    {"is_active": True, "is_admin": "true"},
-    {"id": 1},
-)
-
-
-async def test_profile_update_cannot_grant_admin(scene: Scene) -> None:
-    for changes in ESCALATING_PROFILE_CHANGES:
-        response = await scene.api.client.put(ME, json=changes, headers=scene.victim.headers)
-        assert response.status_code == 422, (changes, response.text)
-        assert response.json()["code"] == "validation_error"
-    scene.clock.advance(scene.settings.SESSION_CACHE_SECONDS)
-    me = (await scene.api.me(scene.victim.tokens)).json()
-    assert (me["id"], me["username"], me["is_admin"]) == (
-        scene.victim.id,
-        scene.victim.username,
-        False,
-    )
-    assert (await scene.api.client.get(USERS, headers=scene.victim.headers)).status_code == 403
-
-
-async def test_ordinary_users_cannot_use_admin_routes(scene: Scene) -> None:
-    headers = scene.victim.headers
-    attempts = [
-        ("GET", USERS, None),
-        ("GET", f"{USERS}?is_admin=true", None),
-        ("PUT", f"{USERS}{scene.victim.id}", {"is_admin": True}),
-        ("PUT", f"{USERS}{scene.bystander.id}", {"is_active": False}),
-        ("PUT", f"{USERS}{scene.admin_id}", {"password": "taken over by victim"}),
-        ("GET", "/metrics", None),
-    ]
-    for method, path, body in attempts:
-        response = await scene.api.client.request(method, path, json=body, headers=headers)
-        assert response.status_code == 403, (method, path, response.text)
-        assert response.json() == {
-            "code": "forbidden",
-            "detail": "You do not have permission to do this.",
-        }
-    scene.clock.advance(scene.settings.SESSION_CACHE_SECONDS)
-    assert (await scene.api.me(scene.victim.tokens)).json()["is_admin"] is False
-    await assert_still_signed_in(scene, scene.bystander)
-    admin = await scene.api.admin()
-    assert admin.id == scene.admin_id
-
-
-async def test_revoking_another_users_session_is_not_found_and_leaves_it_working(
-    scene: Scene,
-) -> None:
-    target = scene.bystander.tokens.session_id
-    response = await scene.api.client.delete(f"{SESSIONS}{target}", headers=scene.victim.headers)
-    assert response.status_code == 404, response.text
-    assert response.json() == {"code": "session_not_found", "detail": "Session not found."}
-    await assert_still_signed_in(scene, scene.bystander)
-    listed = await scene.api.client.get(SESSIONS, headers=scene.bystander.headers)
-    assert target in {session["id"] for session in listed.json()}
-    refreshed = await scene.api.refresh(scene.bystander.tokens.refresh_token)
-    assert refreshed.status_code == 200, refreshed.text
-
-
 # --- user enumeration ---------------------------------------------------------------------------
-
-
-SignInAnswer = tuple[int, object, str | None]
-
-
-async def _sign_in_answers(api: Api, email: str, password: str) -> list[SignInAnswer]:
-    """The JSON sign-in's answer and the token endpoint's (RFC 6749's, for OAuth2 clients)."""
-    json_login = await api.login(email, password)
-    form_login = await api.client.post(LOGIN_FORM, data={"username": email, "password": password})
-    return [
-        (response.status_code, response.json(), response.headers.get("www-authenticate"))
-        for response in (json_login, form_login)
-    ]
-
-
-async def test_sign_in_failures_do_not_reveal_which_accounts_exist(scene: Scene) -> None:
-    admin = await scene.api.admin()
-    deactivated = await scene.api.client.put(
-        f"{USERS}{scene.bystander.id}", json={"is_active": False}, headers=admin.headers
-    )
-    assert deactivated.status_code == 200, deactivated.text
-    unknown = await _sign_in_answers(scene.api, "nobody-here@example.com", DEFAULT_PASSWORD)
-    wrong_password = await _sign_in_answers(scene.api, scene.victim.email, "not the password")
-    inactive = await _sign_in_answers(scene.api, scene.bystander.email, DEFAULT_PASSWORD)
-    expected: list[SignInAnswer] = [
-        (401, {"code": "invalid_credentials", "detail": "Incorrect email or password."}, "Bearer"),
-        (
-            400,
-            {
-                "error": "invalid_grant",
-                "error_description": "Incorrect email or password.",
-                "code": "invalid_credentials",
-                "detail": "Incorrect email or password.",
-            },
-            None,
-        ),
-    ]
-    assert unknown == wrong_password == inactive == expected

@@ -1,40 +1,16 @@
-"""The user store, on SQLite (its own threads) and on PostgreSQL."""
+"""The user store's contract, kept by every backend that implements it (see conftest.py): SQL
+on SQLite (its own threads) and on PostgreSQL."""
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from app.core.config import Settings
 from app.core.errors import EmailTaken, LastAdmin, UsernameTaken, UserNotFound
 from app.domain.accounts import AccountChanges, NewAccount, UserFilter
-from app.services.bootstrap import prepare_from_settings
-from app.storage.factory import build_storage
 from app.storage.users import UserStore
-from tests.conftest import empty_postgres_tables, make_settings
-from tests.factories import ADMIN_EMAIL
-
-ADMIN_ID = 1
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    if request.param == "sqlite":
-        return make_settings(f"sqlite:///{tmp_path}/auth.db")
-    url: str = request.getfixturevalue("postgres_database")
-    asyncio.run(empty_postgres_tables())
-    return make_settings(url).model_copy(update={"REDIS_URL": None})
-
-
-@pytest.fixture
-async def users(database_settings: Settings) -> AsyncIterator[UserStore]:
-    await prepare_from_settings(database_settings)
-    storage = build_storage(database_settings)
-    yield storage.users
-    await storage.close()
+from tests.factories import ADMIN_EMAIL, ADMIN_ID
 
 
 async def test_credentials_are_found_by_exact_email_only(users: UserStore) -> None:

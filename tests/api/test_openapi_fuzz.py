@@ -18,6 +18,7 @@ from schemathesis.checks import (
 )
 
 from tests.factories import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.routes import HEALTH, LOGIN, LOGOUT, ME, METRICS, OPENAPI, ROOT, SESSIONS
 from tests.servers import running_server
 
 CHECKS = [
@@ -38,13 +39,13 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def admin_headers(base_url: str) -> dict[str, str]:
     response = httpx.post(
-        f"{base_url}/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+        f"{base_url}{LOGIN}", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
     )
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
 def test_openapi_contract_holds(base_url: str, admin_headers: dict[str, str]) -> None:
-    schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
+    schema = schemathesis.openapi.from_url(f"{base_url}{OPENAPI}")
     operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
     assert len(operations) >= 13
     # The admin update can change the admin's own password or email, after which nobody could
@@ -52,10 +53,10 @@ def test_openapi_contract_holds(base_url: str, admin_headers: dict[str, str]) ->
     operations.sort(key=lambda operation: operation.method.upper() == "PUT")
 
     def headers_for(case: schemathesis.Case[Any]) -> dict[str, str]:
-        if case.path != "/api/v1/auth/logout":
+        if case.path != LOGOUT:
             return admin_headers
         login = httpx.post(
-            f"{base_url}/api/v1/auth/login",
+            f"{base_url}{LOGIN}",
             json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD},
         )
         return {"Authorization": f"Bearer {login.json()['access_token']}"}
@@ -80,9 +81,9 @@ def test_openapi_contract_holds(base_url: str, admin_headers: dict[str, str]) ->
             assert mode is GenerationMode.NEGATIVE
             exercised_without_input.append(operation.label)
     assert set(exercised_without_input) == {
-        "GET /",
-        "GET /health",
-        "GET /metrics",
-        "GET /api/v1/users/me",
-        "GET /api/v1/sessions/",
+        f"GET {ROOT}",
+        f"GET {HEALTH}",
+        f"GET {METRICS}",
+        f"GET {ME}",
+        f"GET {SESSIONS}",
     }

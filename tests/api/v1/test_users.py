@@ -22,8 +22,7 @@ from app.storage.factory import build_storage
 from app.storage.users import UserStore
 from tests.clock import OffsetClock
 from tests.factories import ADMIN_EMAIL, DEFAULT_PASSWORD, Api, UserHandle
-
-ME = "/api/v1/users/me"
+from tests.routes import ME, USERS
 
 
 async def _put_me(api: Api, user: UserHandle, **body: object) -> tuple[int, dict[str, object]]:
@@ -131,19 +130,19 @@ async def test_admin_lists_users_with_pagination_search_and_filters(api: Api) ->
     admin = await api.admin()
     alice = await api.new_user(username="alice_search", email="alice@corp.example.com")
     await api.new_user(username="bob_search", email="bob@corp.example.com")
-    page = await api.client.get("/api/v1/users/?limit=2&offset=0", headers=admin.headers)
+    page = await api.client.get(f"{USERS}?limit=2&offset=0", headers=admin.headers)
     assert page.status_code == 200
     body = page.json()
     assert body["total"] == 3
     assert body["limit"] == 2
     assert len(body["items"]) == 2
-    rest = await api.client.get("/api/v1/users/?limit=2&offset=2", headers=admin.headers)
+    rest = await api.client.get(f"{USERS}?limit=2&offset=2", headers=admin.headers)
     assert len(rest.json()["items"]) == 1
-    found = await api.client.get("/api/v1/users/?search=ALICE", headers=admin.headers)
+    found = await api.client.get(f"{USERS}?search=ALICE", headers=admin.headers)
     assert [item["id"] for item in found.json()["items"]] == [alice.id]
-    admins = await api.client.get("/api/v1/users/?is_admin=true", headers=admin.headers)
+    admins = await api.client.get(f"{USERS}?is_admin=true", headers=admin.headers)
     assert [item["email"] for item in admins.json()["items"]] == [ADMIN_EMAIL]
-    wildcard = await api.client.get("/api/v1/users/?search=_", headers=admin.headers)
+    wildcard = await api.client.get(f"{USERS}?search=_", headers=admin.headers)
     assert {item["username"] for item in wildcard.json()["items"]} == {
         "alice_search",
         "bob_search",
@@ -153,20 +152,18 @@ async def test_admin_lists_users_with_pagination_search_and_filters(api: Api) ->
 async def test_admin_filters_by_active_flag(api: Api) -> None:
     admin = await api.admin()
     user = await api.new_user()
-    await api.client.put(
-        f"/api/v1/users/{user.id}", json={"is_active": False}, headers=admin.headers
-    )
-    inactive = await api.client.get("/api/v1/users/?is_active=false", headers=admin.headers)
+    await api.client.put(f"{USERS}{user.id}", json={"is_active": False}, headers=admin.headers)
+    inactive = await api.client.get(f"{USERS}?is_active=false", headers=admin.headers)
     assert [item["id"] for item in inactive.json()["items"]] == [user.id]
 
 
 async def test_ordinary_users_get_403_on_admin_routes(api: Api) -> None:
     user = await api.new_user()
-    listing = await api.client.get("/api/v1/users/", headers=user.headers)
+    listing = await api.client.get(USERS, headers=user.headers)
     assert listing.status_code == 403
     assert listing.json()["code"] == "forbidden"
     update = await api.client.put(
-        f"/api/v1/users/{user.id}", json={"is_admin": True}, headers=user.headers
+        f"{USERS}{user.id}", json={"is_admin": True}, headers=user.headers
     )
     assert update.status_code == 403
     assert (await api.me(user.tokens)).json()["is_admin"] is False
@@ -178,12 +175,12 @@ async def test_admin_promotes_and_the_change_shows_within_a_second(
     admin = await api.admin()
     user = await api.new_user()
     response = await api.client.put(
-        f"/api/v1/users/{user.id}", json={"is_admin": True}, headers=admin.headers
+        f"{USERS}{user.id}", json={"is_admin": True}, headers=admin.headers
     )
     assert response.status_code == 200
     assert response.json()["is_admin"] is True
     clock.advance(settings.SESSION_CACHE_SECONDS)
-    assert (await api.client.get("/api/v1/users/", headers=user.headers)).status_code == 200
+    assert (await api.client.get(USERS, headers=user.headers)).status_code == 200
 
 
 async def test_deactivation_ends_every_session(
@@ -192,16 +189,14 @@ async def test_deactivation_ends_every_session(
     admin = await api.admin()
     user = await api.new_user()
     response = await api.client.put(
-        f"/api/v1/users/{user.id}", json={"is_active": False}, headers=admin.headers
+        f"{USERS}{user.id}", json={"is_active": False}, headers=admin.headers
     )
     assert response.status_code == 200
     clock.advance(settings.SESSION_CACHE_SECONDS)
     assert (await api.me(user.tokens)).status_code == 401
     assert (await api.refresh(user.tokens.refresh_token)).status_code == 401
     assert (await api.login(user.email, user.password)).status_code == 401
-    await api.client.put(
-        f"/api/v1/users/{user.id}", json={"is_active": True}, headers=admin.headers
-    )
+    await api.client.put(f"{USERS}{user.id}", json={"is_active": True}, headers=admin.headers)
     assert (await api.me(user.tokens)).status_code == 401
     assert (await api.login(user.email, user.password)).status_code == 200
 
@@ -210,7 +205,7 @@ async def test_admin_password_reset_ends_sessions(api: Api) -> None:
     admin = await api.admin()
     user = await api.new_user()
     response = await api.client.put(
-        f"/api/v1/users/{user.id}", json={"password": "reset by the admin"}, headers=admin.headers
+        f"{USERS}{user.id}", json={"password": "reset by the admin"}, headers=admin.headers
     )
     assert response.status_code == 200
     assert (await api.refresh(user.tokens.refresh_token)).status_code == 401
@@ -220,9 +215,7 @@ async def test_admin_password_reset_ends_sessions(api: Api) -> None:
 async def test_the_last_admin_cannot_demote_or_deactivate_themselves(api: Api) -> None:
     admin = await api.admin()
     for change in ({"is_admin": False}, {"is_active": False}):
-        response = await api.client.put(
-            f"/api/v1/users/{admin.id}", json=change, headers=admin.headers
-        )
+        response = await api.client.put(f"{USERS}{admin.id}", json=change, headers=admin.headers)
         assert response.status_code == 409
         assert response.json()["code"] == "last_admin"
     assert (await api.me(admin.tokens)).json()["is_admin"] is True
@@ -231,11 +224,9 @@ async def test_the_last_admin_cannot_demote_or_deactivate_themselves(api: Api) -
 async def test_an_admin_can_step_down_when_another_admin_exists(api: Api) -> None:
     admin = await api.admin()
     deputy = await api.new_user()
-    await api.client.put(
-        f"/api/v1/users/{deputy.id}", json={"is_admin": True}, headers=admin.headers
-    )
+    await api.client.put(f"{USERS}{deputy.id}", json={"is_admin": True}, headers=admin.headers)
     response = await api.client.put(
-        f"/api/v1/users/{admin.id}", json={"is_admin": False}, headers=admin.headers
+        f"{USERS}{admin.id}", json={"is_admin": False}, headers=admin.headers
     )
     assert response.status_code == 200
     assert response.json()["is_admin"] is False
@@ -244,7 +235,7 @@ async def test_an_admin_can_step_down_when_another_admin_exists(api: Api) -> Non
 async def test_admin_update_of_a_missing_user(api: Api) -> None:
     admin = await api.admin()
     response = await api.client.put(
-        "/api/v1/users/999999", json={"is_active": False}, headers=admin.headers
+        f"{USERS}999999", json={"is_active": False}, headers=admin.headers
     )
     assert response.status_code == 404
     assert response.json()["code"] == "user_not_found"
@@ -254,7 +245,7 @@ async def test_admin_update_rejects_a_taken_email(api: Api) -> None:
     admin = await api.admin()
     user = await api.new_user()
     response = await api.client.put(
-        f"/api/v1/users/{user.id}", json={"email": ADMIN_EMAIL}, headers=admin.headers
+        f"{USERS}{user.id}", json={"email": ADMIN_EMAIL}, headers=admin.headers
     )
     assert response.status_code == 409
 
@@ -262,7 +253,7 @@ async def test_admin_update_rejects_a_taken_email(api: Api) -> None:
 async def _admin_change(
     api: Api, actor: UserHandle, target: UserHandle, **changes: bool
 ) -> httpx.Response:
-    return await api.client.put(f"/api/v1/users/{target.id}", json=changes, headers=actor.headers)
+    return await api.client.put(f"{USERS}{target.id}", json=changes, headers=actor.headers)
 
 
 async def test_two_admins_demoting_each_other_at_once_leave_one_admin(api: Api) -> None:

@@ -14,8 +14,9 @@ from app.db.engine import IDLE_PING_SECONDS
 from tests.clock import OffsetClock
 from tests.conftest import REDIS_TEST_PREFIX, REDIS_TEST_URL, make_settings, serve
 from tests.factories import DEFAULT_PASSWORD, Api, UserHandle
-from tests.stores import private_postgres, private_redis
-from tests.tcp_proxy import TcpProxy
+from tests.faults.stores import private_postgres, private_redis
+from tests.faults.tcp_proxy import TcpProxy
+from tests.routes import HEALTH, ME, SESSIONS
 
 
 @pytest.fixture
@@ -41,12 +42,12 @@ def _settings_through(postgres_database: str, pg: TcpProxy, redis: TcpProxy) -> 
 
 
 async def _assert_unavailable(api: Api, tokens_headers: dict[str, str], store: str) -> None:
-    me = await api.client.get("/api/v1/users/me", headers=tokens_headers)
+    me = await api.client.get(ME, headers=tokens_headers)
     assert me.status_code == 503, me.text
     assert me.json()["code"] == "store_unavailable"
     login = await api.login("someone@example.com", DEFAULT_PASSWORD)
     assert login.status_code == 503
-    health = await api.client.get("/health")
+    health = await api.client.get(HEALTH)
     assert health.status_code == 503
     assert health.json()[store] == "down"
 
@@ -64,7 +65,7 @@ async def test_store_outage_fails_closed_and_recovers(
         clock.advance(1.0)
         await _assert_unavailable(api, user.headers, store)
         await outage.start()
-        assert (await api.client.get("/health")).status_code == 200
+        assert (await api.client.get(HEALTH)).status_code == 200
         assert (await api.me(user.tokens)).status_code == 200
         assert (await api.login(user.email, DEFAULT_PASSWORD)).status_code == 200
 
@@ -82,7 +83,7 @@ async def test_a_database_restart_during_a_quiet_spell_fails_no_request(
         await anyio.sleep(IDLE_PING_SECONDS * 1.5)
         for _ in range(3):
             assert (await api.login(user.email, DEFAULT_PASSWORD)).status_code == 200
-        assert (await api.client.get("/health")).status_code == 200
+        assert (await api.client.get(HEALTH)).status_code == 200
 
 
 async def test_sessions_survive_a_restart_of_redis_with_persistence(
@@ -99,7 +100,7 @@ async def test_sessions_survive_a_restart_of_redis_with_persistence(
             clock.advance(1.0)
             assert (await api.me(user.tokens)).status_code == 200
             assert (await api.refresh(user.tokens.refresh_token)).status_code == 200
-            sessions = await api.client.get("/api/v1/sessions/", headers=user.headers)
+            sessions = await api.client.get(SESSIONS, headers=user.headers)
             assert len(sessions.json()) == 1
 
 
@@ -147,12 +148,12 @@ async def test_a_database_that_is_starting_up_answers_503_not_500(tmp_path: Path
             _assert_store_unavailable(await api.login(user.email, DEFAULT_PASSWORD))
             _assert_store_unavailable(await api.refresh(user.tokens.refresh_token))
             _assert_store_unavailable(await api.register())
-            health = await api.client.get("/health")
+            health = await api.client.get(HEALTH)
             assert health.status_code == 503
             assert health.json()["database"] == "down"
             postgres.stop()
             postgres.start()
-            assert (await api.client.get("/health")).status_code == 200
+            assert (await api.client.get(HEALTH)).status_code == 200
             assert (await api.me(user.tokens)).status_code == 200
             assert (await api.login(user.email, DEFAULT_PASSWORD)).status_code == 200
 
@@ -170,7 +171,7 @@ async def test_requests_across_a_database_restart_get_200_or_503(tmp_path: Path)
             async def client_loop(user: UserHandle) -> None:
                 while restarting:
                     login = await api.login(user.email, DEFAULT_PASSWORD)
-                    me = await api.client.get("/api/v1/users/me", headers=user.headers)
+                    me = await api.client.get(ME, headers=user.headers)
                     statuses.extend((login.status_code, me.status_code))
                     for response in (login, me):
                         if response.status_code == 503:
@@ -207,7 +208,7 @@ async def test_a_hung_redis_costs_a_request_at_most_the_deadline(
                 "me": lambda: api.me(user.tokens),
                 "refresh": lambda: api.refresh(user.tokens.refresh_token),
                 "login": lambda: api.login(user.email, DEFAULT_PASSWORD),
-                "sessions": lambda: api.client.get("/api/v1/sessions/", headers=user.headers),
+                "sessions": lambda: api.client.get(SESSIONS, headers=user.headers),
             }
             for name, request in requests.items():
                 started = time.monotonic()
@@ -216,7 +217,7 @@ async def test_a_hung_redis_costs_a_request_at_most_the_deadline(
                 _assert_store_unavailable(response)
                 assert waited < deadline + 0.5, (name, waited)
             started = time.monotonic()
-            health = await api.client.get("/health")
+            health = await api.client.get(HEALTH)
             assert time.monotonic() - started < deadline + 0.5
             assert health.status_code == 503
             assert health.json() == {
@@ -253,7 +254,7 @@ async def test_a_hung_database_costs_a_request_at_most_the_deadline(
             response = await request()
             _assert_store_unavailable(response)
             assert time.monotonic() - started < deadline + 0.5
-        health = await api.client.get("/health")
+        health = await api.client.get(HEALTH)
         assert health.json()["database"] == "slow"
         pg.resume()
         await anyio.sleep(0.5)

@@ -19,15 +19,21 @@ from hypothesis import strategies as st
 from app.core.devices import MAX_USER_AGENT_LENGTH
 from tests.conftest import make_settings, serve
 from tests.factories import DEFAULT_PASSWORD, FIREFOX_UA, Api, UserHandle
+from tests.routes import (
+    HEALTH,
+    LOGIN,
+    LOGIN_FORM,
+    LOGOUT,
+    ME,
+    METRICS,
+    REFRESH,
+    REGISTER,
+    ROOT,
+    SESSIONS,
+    USER,
+    USERS,
+)
 
-REGISTER = "/api/v1/auth/register"
-LOGIN = "/api/v1/auth/login"
-LOGIN_FORM = "/api/v1/auth/login-form"
-REFRESH = "/api/v1/auth/refresh"
-LOGOUT = "/api/v1/auth/logout"
-ME = "/api/v1/users/me"
-USERS = "/api/v1/users/"
-SESSIONS = "/api/v1/sessions/"
 JSON_CONTENT = {"Content-Type": "application/json"}
 
 HUGE = "x" * 100_000
@@ -159,7 +165,7 @@ UPDATE_ME_ENDPOINT = JsonEndpoint(
 ADMIN_UPDATE_ENDPOINT = JsonEndpoint(
     "admin-update-user",
     "PUT",
-    "/api/v1/users/{user_id}",
+    USER,
     "admin",
     {"username": "renamed-by-admin"},
     200,
@@ -841,7 +847,7 @@ async def test_errors_never_echo_the_password(people: People) -> None:
 
 async def test_general_endpoints_ignore_junk_query_strings_and_bodies(people: People) -> None:
     junk = {"search": "' OR 1=1 --", "nul": "\x00", "huge": HUGE_IN_URL, "%": "_"}
-    for path in ("/", "/health"):
+    for path in (ROOT, HEALTH):
         clean = await people.api.client.get(path)
         assert clean.status_code == 200
         response = await people.api.client.request(
@@ -852,7 +858,7 @@ async def test_general_endpoints_ignore_junk_query_strings_and_bodies(people: Pe
 
 
 async def test_unsupported_methods_use_the_error_body(people: People) -> None:
-    for path in ("/", "/health", "/metrics", SESSIONS, ME, LOGIN):
+    for path in (ROOT, HEALTH, METRICS, SESSIONS, ME, LOGIN):
         for method in ("PATCH", "DELETE") if path == ME else ("PATCH", "DELETE", "PUT"):
             response = await people.as_admin(method, path, json={"a": 1})
             error_body(response, 405, "method_not_allowed")
@@ -866,7 +872,7 @@ PROTECTED_ROUTES = (
     ("PUT", f"{USERS}1"),
     ("GET", SESSIONS),
     ("DELETE", f"{SESSIONS}some-session"),
-    ("GET", "/metrics"),
+    ("GET", METRICS),
 )
 JUNK_AUTHORIZATION = (
     b"Bearer " + HUGE.encode(),
@@ -896,7 +902,7 @@ async def test_metrics_token_check_survives_a_non_ascii_bearer(database_url: str
         # through serve(): an exception there would skip the app's shutdown (and leak its pool).
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
-            response = await client.get("/metrics", headers={b"Authorization": b"Bearer \xe9t\xe9"})
+            response = await client.get(METRICS, headers={b"Authorization": b"Bearer \xe9t\xe9"})
     error_body(response, 401)
 
 

@@ -21,6 +21,7 @@ from app.services.bootstrap import prepare_database, prepare_from_settings
 from app.storage.factory import Storage, build_storage
 from tests.conftest import make_settings, serve
 from tests.factories import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.routes import LOGIN, ME
 
 _USERS: Table = User.__table__  # type: ignore[assignment]
 
@@ -108,7 +109,7 @@ async def test_a_changed_admin_password_is_never_overwritten(settings: Settings)
     async with serve(settings) as (_, api):
         admin = await api.admin()
         response = await api.client.put(
-            "/api/v1/users/me",
+            ME,
             json={"password": "changed after start-up", "current_password": ADMIN_PASSWORD},
             headers=admin.headers,
         )
@@ -181,7 +182,7 @@ async def test_shutdown_ends_the_apps_hashing_and_store_threads(tmp_path: Path) 
     before = service_threads()
     async with serve(make_settings(f"sqlite:///{tmp_path}/auth.db")) as (_, api):
         response = await api.client.post(
-            "/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+            LOGIN, json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
         )
         assert response.status_code == 200
         assert service_threads() > before

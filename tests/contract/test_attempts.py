@@ -1,38 +1,27 @@
-"""The login lockout's counter, on every backend: atomic, first, shared between workers."""
+"""The attempt counter's contract, kept by every backend that implements it (see conftest.py),
+through the login lockout that counts on it: atomic, first, shared between workers."""
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 
 from app.core.errors import AccountLocked
-from app.db.migrate import upgrade_to_head
 from app.services.lockout import LoginLockout
-from app.storage.factory import Storage, build_storage
+from app.storage.protocols import AttemptCounter
+from app.storage.sql_attempts import SqlAttemptCounter
 from tests.clock import OffsetClock
-from tests.conftest import make_settings
 
 
-@pytest.fixture
-async def storages(database_url: str) -> AsyncIterator[list[Storage]]:
-    """Two workers' storages on the same stores."""
-    built = [build_storage(make_settings(database_url)) for _ in range(2)]
-    await upgrade_to_head(built[0].engine)
-    yield built
-    for storage in built:
-        await storage.close()
-
-
-def _lockout(storage: Storage, threshold: int = 3, seconds: int = 900) -> LoginLockout:
-    return LoginLockout(storage.attempts, threshold=threshold, seconds=seconds, secret="k" * 40)
+def _lockout(counter: AttemptCounter, threshold: int = 3, seconds: int = 900) -> LoginLockout:
+    return LoginLockout(counter, threshold=threshold, seconds=seconds, secret="k" * 40)
 
 
 async def test_the_attempt_past_the_threshold_is_refused_until_the_window_ends(
-    storages: list[Storage], database_url: str
+    counters: list[AttemptCounter],
 ) -> None:
     clock = OffsetClock()
-    lockout = _lockout(storages[0])
+    lockout = _lockout(counters[0])
     assert [await lockout.admit("a@example.com", now=clock.now()) for _ in range(3)] == [1, 2, 3]
     assert lockout.locks_after_failure(3)
     with pytest.raises(AccountLocked) as locked:
@@ -47,9 +36,9 @@ async def test_the_attempt_past_the_threshold_is_refused_until_the_window_ends(
     assert await lockout.admit("a@example.com", now=clock.now()) == 1
 
 
-async def test_forgetting_clears_the_count(storages: list[Storage]) -> None:
+async def test_forgetting_clears_the_count(counters: list[AttemptCounter]) -> None:
     clock = OffsetClock()
-    lockout = _lockout(storages[0])
+    lockout = _lockout(counters[0])
     for _ in range(3):
         await lockout.admit("b@example.com", now=clock.now())
     await lockout.forget("b@example.com")
@@ -59,10 +48,10 @@ async def test_forgetting_clears_the_count(storages: list[Storage]) -> None:
 
 
 async def test_parallel_attempts_from_two_workers_never_exceed_the_threshold(
-    storages: list[Storage],
+    counters: list[AttemptCounter],
 ) -> None:
     clock = OffsetClock()
-    workers = [_lockout(storage, threshold=5) for storage in storages]
+    workers = [_lockout(counter, threshold=5) for counter in counters]
 
     async def attempt(worker: LoginLockout) -> bool:
         try:
@@ -75,25 +64,26 @@ async def test_parallel_attempts_from_two_workers_never_exceed_the_threshold(
     assert admitted.count(True) == 5
 
 
-async def test_a_threshold_of_zero_counts_nothing(storages: list[Storage]) -> None:
+async def test_a_threshold_of_zero_counts_nothing(counters: list[AttemptCounter]) -> None:
     clock = OffsetClock()
-    lockout = _lockout(storages[0], threshold=0)
+    lockout = _lockout(counters[0], threshold=0)
     for _ in range(10):
         assert await lockout.admit("d@example.com", now=clock.now()) == 0
     assert not lockout.locks_after_failure(0)
 
 
 async def test_counters_do_not_hold_the_email_and_expired_ones_are_purged(
-    storages: list[Storage], database_url: str
+    counters: list[AttemptCounter],
 ) -> None:
     clock = OffsetClock()
-    lockout = _lockout(storages[0], seconds=60)
+    lockout = _lockout(counters[0], seconds=60)
     await lockout.admit("private@example.com", now=clock.now())
-    counted = await storages[0].attempts.count(
+    counted = await counters[0].count(
         lockout._key("private@example.com"), now=clock.now(), window=timedelta(seconds=60)
     )
     assert counted.count == 2
     assert "private" not in lockout._key("private@example.com")
-    if database_url.startswith("sqlite"):
+    # SQL keeps a counter until it is purged; Redis drops it itself when its window ends.
+    if isinstance(counters[0], SqlAttemptCounter):
         clock.advance(61)
-        assert await storages[0].attempts.purge(clock.now()) == 1
+        assert await counters[0].purge(clock.now()) == 1

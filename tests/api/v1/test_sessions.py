@@ -4,8 +4,7 @@ from app.core.config import Settings
 from tests.clock import OffsetClock
 from tests.conftest import serve
 from tests.factories import DEFAULT_PASSWORD, FIREFOX_UA, IPHONE_UA, Api
-
-SESSIONS = "/api/v1/sessions/"
+from tests.routes import LOGOUT, SESSIONS, USERS
 
 
 async def test_lists_live_sessions_with_device_info(api: Api) -> None:
@@ -27,7 +26,7 @@ async def test_lists_live_sessions_with_device_info(api: Api) -> None:
     devices = {session["device"]["device_type"] for session in sessions}
     assert "mobile" in devices
     assert {"id", "created_at", "last_seen_at", "expires_at", "user_agent"} <= set(current[0])
-    await api.client.post("/api/v1/auth/logout", headers=phone.headers)
+    await api.client.post(LOGOUT, headers=phone.headers)
     after = await api.client.get(SESSIONS, headers=desktop.headers)
     assert len(after.json()) == 2
 
@@ -98,7 +97,7 @@ async def test_deactivation_on_one_worker_reaches_the_other(settings: Settings) 
         assert (await worker_a.me(user.tokens)).status_code == 200
         admin = await worker_b.admin()
         await worker_b.client.put(
-            f"/api/v1/users/{user.id}", json={"is_active": False}, headers=admin.headers
+            f"{USERS}{user.id}", json={"is_active": False}, headers=admin.headers
         )
         clock.advance(settings.SESSION_CACHE_SECONDS)
         assert (await worker_a.me(user.tokens)).status_code == 401

@@ -1,4 +1,5 @@
-"""FastAPI's native OpenTelemetry: off unless OPENTELEMETRY_ENABLED; on, the global providers."""
+"""The app factory's wiring around the routes: CORS for the configured origins only, and
+FastAPI's native OpenTelemetry, off unless OPENTELEMETRY_ENABLED (on, the global providers)."""
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,7 +10,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from app.core.config import Settings
 from tests.conftest import make_settings, serve
+from tests.factories import Api
+from tests.routes import HEALTH, LOGIN, ME, ROOT
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +48,7 @@ async def test_requests_are_not_traced_by_default(
 ) -> None:
     exported_spans.clear()
     async with serve(make_settings(f"sqlite:///{tmp_path}/auth.db")) as (_, api):
-        assert (await api.client.get("/health")).status_code == 200
+        assert (await api.client.get(HEALTH)).status_code == 200
     assert _server_routes(exported_spans) == []
 
 
@@ -69,12 +73,12 @@ async def test_telemetry_off_never_looks_for_providers(
     ):
         monkeypatch.setattr(module, name, recorded(name, getattr(module, name)))
     async with serve(make_settings(f"sqlite:///{tmp_path}/auth.db")) as (_, api):
-        assert (await api.client.get("/health")).status_code == 200
+        assert (await api.client.get(HEALTH)).status_code == 200
     assert asked == []
     # The same request to an app with telemetry on does ask: the recording works.
     enabled = make_settings(f"sqlite:///{tmp_path}/auth.db", OPENTELEMETRY_ENABLED=True)
     async with serve(enabled) as (_, api):
-        assert (await api.client.get("/health")).status_code == 200
+        assert (await api.client.get(HEALTH)).status_code == 200
     assert set(asked) == {"get_tracer_provider", "get_meter_provider", "get_logger_provider"}
 
 
@@ -84,6 +88,27 @@ async def test_requests_are_traced_when_enabled(
     exported_spans.clear()
     settings = make_settings(f"sqlite:///{tmp_path}/auth.db", OPENTELEMETRY_ENABLED=True)
     async with serve(settings) as (_, api):
-        assert (await api.client.get("/health")).status_code == 200
-        assert (await api.client.get("/api/v1/users/me")).status_code == 401
-    assert _server_routes(exported_spans) == ["/health", "/api/v1/users/me"]
+        assert (await api.client.get(HEALTH)).status_code == 200
+        assert (await api.client.get(ME)).status_code == 401
+    assert _server_routes(exported_spans) == [HEALTH, ME]
+
+
+async def test_cors_allows_configured_origins_only(api: Api, settings: Settings) -> None:
+    allowed = settings.BACKEND_CORS_ORIGINS[0]
+    preflight = await api.client.options(
+        LOGIN,
+        headers={"Origin": allowed, "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == allowed
+    exposed = await api.client.get(HEALTH, headers={"Origin": allowed})
+    exposed_names = exposed.headers["access-control-expose-headers"].lower()
+    for name in ("retry-after", "ratelimit", "ratelimit-policy", "x-request-id"):
+        assert name in exposed_names
+    evil = await api.client.options(
+        LOGIN,
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert "access-control-allow-origin" not in evil.headers
+    simple = await api.client.get(ROOT, headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in simple.headers

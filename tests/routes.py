@@ -1,0 +1,25 @@
+"""Every route path the tests call, each written once; the versioned ones start from the app's
+own prefix, so that a new version moves them all."""
+
+from app.api.v1.prefix import API_V1
+
+ROOT = "/"
+HEALTH = "/health"
+METRICS = "/metrics"
+DOCS = "/docs"
+OPENAPI = "/openapi.json"
+
+AUTH = f"{API_V1}/auth/"
+REGISTER = f"{AUTH}register"
+LOGIN = f"{AUTH}login"
+LOGIN_FORM = f"{AUTH}login-form"
+REFRESH = f"{AUTH}refresh"
+LOGOUT = f"{AUTH}logout"
+
+USERS = f"{API_V1}/users/"
+ME = f"{USERS}me"
+# The templates, as OpenAPI and the metrics name them; a path is f"{USERS}{user_id}".
+USER = f"{USERS}{{user_id}}"
+
+SESSIONS = f"{API_V1}/sessions/"
+SESSION = f"{SESSIONS}{{session_id}}"
