@@ -1,18 +1,23 @@
-"""Profile changes, and the admin's listing and editing of users."""
+"""Profile changes, the admin's listing and editing of users, and the operator's (the CLI's)."""
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from app.core.clock import Clock
 from app.core.errors import CurrentPasswordInvalid, LastAdmin, UserNotFound
 from app.core.events import SecurityEvent, SecurityEvents
 from app.core.passwords import PasswordHasher
-from app.domain.accounts import Account, AccountChanges, UserFilter
+from app.domain.accounts import Account, AccountChanges, NewAccount, UserFilter
 from app.domain.principals import Principal
-from app.schemas.user import AdminUserUpdate, ProfileUpdate
+from app.schemas.user import AdminUserUpdate, ProfileUpdate, UserCreate, normalize_email
 from app.services.liveness import Liveness
 from app.services.passwords import PasswordPolicy
 from app.storage.protocols import SessionStore
 from app.storage.users import UserStore
+
+# Marks an operator's change in the security events: it is made on the service's host through
+# the CLI, with no admin account behind it, and an audit must still tell it from an admin's.
+OPERATOR: Mapping[str, object] = {"admin_id": None, "via": "cli"}
 
 
 class UserService:
@@ -105,6 +110,15 @@ class UserService:
         Deactivation and password resets end all the user's sessions. No change may leave the
         service without an active admin.
         """
+        return await self._change_user(user_id, changes, actor={"admin_id": actor.account.id})
+
+    async def operator_update_user(self, user_id: int, changes: AdminUserUpdate) -> Account:
+        """An operator's change to any user, under the rules of an admin's (admin_update_user)."""
+        return await self._change_user(user_id, changes, actor=OPERATOR)
+
+    async def _change_user(
+        self, user_id: int, changes: AdminUserUpdate, *, actor: Mapping[str, object]
+    ) -> Account:
         current = await self._users.get(user_id)
         if current is None:
             raise UserNotFound
@@ -141,7 +155,38 @@ class UserService:
         self._events.emit(
             SecurityEvent.ADMIN_CHANGED_USER,
             user_id=account.id,
-            admin_id=actor.account.id,
+            **actor,
             fields=sorted(changes.model_fields_set),
+        )
+        return account
+
+    async def user_by_email(self, email: str) -> Account:
+        """The account with this email (normalised as at sign-up), for an operator."""
+        found = await self._users.credentials(normalize_email(email))
+        if found is None:
+            raise UserNotFound(f"No user has the email {email}.")
+        return found.account
+
+    async def create_user(self, data: UserCreate, *, is_admin: bool) -> Account:
+        """An operator's new account: active, an admin when asked, its password under the
+        policy."""
+        await self._users.ensure_available(email=data.email, username=data.username)
+        await self._passwords.check(data.password, email=data.email, username=data.username)
+        account = await self._users.create(
+            NewAccount(
+                email=data.email,
+                username=data.username,
+                hashed_password=await self._hasher.hash(data.password),
+                is_admin=is_admin,
+                created_at=self._clock.now(),
+            )
+        )
+        self._events.emit(
+            SecurityEvent.ADMIN_CHANGED_USER,
+            user_id=account.id,
+            **OPERATOR,
+            fields=["email", "is_admin", "password", "username"],
+            created=True,
+            is_admin=is_admin,
         )
         return account

@@ -59,6 +59,13 @@ class SessionStore(Protocol):
         """How many live sessions exist in all."""
         ...
 
+    async def purge(self, now: datetime) -> int:
+        """Delete the sessions that have ended (expired or revoked) by `now`; return how many.
+
+        A store whose backend drops ended sessions itself has nothing to delete and returns 0.
+        """
+        ...
+
     async def ping(self) -> None:
         """Raise when the store cannot be reached."""
         ...

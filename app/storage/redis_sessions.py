@@ -269,6 +269,11 @@ class RedisSessionStore:
         await self._redis.zremrangebyscore(self._live_key, "-inf", repr(now.timestamp()))
         return int(await self._redis.zcard(self._live_key))
 
+    async def purge(self, now: datetime) -> int:
+        """Nothing to delete: a session's hash expires with the session, and revocation deletes
+        it."""
+        return 0
+
     async def ping(self) -> None:
         await self._redis.ping()
 

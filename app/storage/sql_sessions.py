@@ -10,7 +10,7 @@ from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, or_, select, update
 
 from app.db.statements import PreparedStatement
 from app.domain.sessions import RefreshGrant, Rotation, RotationOutcome, SessionRecord
@@ -60,6 +60,18 @@ _LIST_LIVE = PreparedStatement(
     .order_by(_C.created_at.desc())
 )
 _COUNT_LIVE = PreparedStatement(select(func.count()).select_from(_SESSIONS).where(*_LIVE))
+# Ended sessions are deleted a batch at a time, each batch its own transaction: after months
+# without a purge there may be millions, and one DELETE of them all would hold its locks past
+# the store deadline, be rolled back, and never finish. Off the request path, so run through
+# Core (SQLite adds an OFFSET parameter to the LIMIT, which a PreparedStatement cannot fill).
+PURGE_BATCH = 10_000
+_PURGE = delete(_SESSIONS).where(
+    _C.id.in_(
+        select(_C.id)
+        .where(or_(_C.revoked_at.is_not(None), _C.expires_at <= bindparam("p_now")))
+        .limit(bindparam("p_batch"))
+    )
+)
 
 
 def _record(row: Mapping[str, Any]) -> SessionRecord:
@@ -168,6 +180,20 @@ class SqlSessionStore:
             return int(_COUNT_LIVE.execute(db, {"p_now": now}).scalar())
 
         return await self._db.read(count_live)
+
+    async def purge(self, now: datetime) -> int:
+        batch = PURGE_BATCH
+        parameters = {"p_now": now, "p_batch": batch}
+
+        def purge_batch(db: Connection) -> int:
+            return db.execute(_PURGE, parameters).rowcount
+
+        purged = 0
+        while True:
+            deleted = await self._db.run(purge_batch)
+            purged += deleted
+            if deleted < batch:
+                return purged
 
     async def ping(self) -> None:
         await self._db.ping()
