@@ -1,5 +1,7 @@
 """The application factory: the one place where stores, services and routes are wired."""
 
+import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,13 +28,18 @@ from app.core.events import AuditLog, EventFanout
 from app.core.logging import configure_logging
 from app.core.passwords import PasswordHasher
 from app.core.tokens import HmacSigner, TokenCodec
+from app.mail.render import renderer_from_settings
+from app.mail.transport import transport_from_settings
+from app.services.account_emails import AccountEmails, MailPolicy
 from app.services.activity import RecentSignIns
 from app.services.auth import AuthService, SessionTokens
 from app.services.authentication import Authenticator
 from app.services.bootstrap import prepare_database
+from app.services.email_tokens import EmailTokens
 from app.services.health import Health
 from app.services.liveness import Liveness
 from app.services.lockout import LoginLockout
+from app.services.mail_delivery import MailDelivery
 from app.services.passwords import PasswordPolicy
 from app.services.rate_limit import RateLimiter
 from app.services.sessions import SessionService
@@ -44,6 +51,8 @@ from app.web.errors import error_page
 # FastAPI looks for configured OpenTelemetry providers on every request unless all three
 # signals are off.
 TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+# How often each process looks for mail to send.
+MAIL_POLL_SECONDS = 1.0
 _TAGS = [
     {"name": "auth", "description": "Accounts, sign-in, token refresh and sign-out."},
     {"name": "users", "description": "Your profile, and user management for admins."},
@@ -88,6 +97,31 @@ def create_app(
         seconds=settings.LOGIN_LOCKOUT_SECONDS,
         secret=settings.signing_key,
     )
+    emails = AccountEmails(
+        users=storage.users,
+        sessions=storage.sessions,
+        mail=storage.mail,
+        tokens=EmailTokens(storage.mail, max_attempts=settings.EMAIL_TOKEN_MAX_ATTEMPTS),
+        liveness=liveness,
+        hasher=hasher,
+        passwords=passwords,
+        lockout=lockout,
+        events=events,
+        clock=clock,
+        policy=MailPolicy.from_settings(settings),
+    )
+    delivery = MailDelivery(
+        mail=storage.mail,
+        emails=emails,
+        renderer=renderer_from_settings(settings),
+        transport=transport_from_settings(settings),
+        events=events,
+        clock=clock,
+        poll_seconds=MAIL_POLL_SECONDS,
+        retry_max_seconds=settings.MAIL_RETRY_MAX_SECONDS,
+        give_up_after=timedelta(hours=settings.MAIL_GIVE_UP_HOURS),
+        log_links=settings.SMTP_HOST is None,
+    )
     services = Services(
         authenticator=Authenticator(tokens=codec, liveness=liveness, clock=clock),
         auth=AuthService(
@@ -99,9 +133,13 @@ def create_app(
             tokens=SessionTokens.from_settings(settings, codec),
             limiter=limiter,
             lockout=lockout,
+            emails=emails,
             events=events,
             clock=clock,
+            require_verified=settings.REQUIRE_VERIFIED_EMAIL,
+            notify_new_device=settings.NOTIFY_NEW_DEVICE,
         ),
+        emails=emails,
         users=UserService(
             users=storage.users,
             sessions=storage.sessions,
@@ -137,7 +175,15 @@ def create_app(
             # pause that every request in flight would wait out.
             gc.collect()
             gc.freeze()
-            yield
+            stop_delivery = asyncio.Event()
+            delivering = asyncio.create_task(delivery.run(stop_delivery))
+            try:
+                yield
+            finally:
+                stop_delivery.set()
+                # A round stuck on a hung store is not waited for beyond its deadline.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(delivering, settings.STORE_DEADLINE_SECONDS * 2)
         finally:
             hasher.close()
             await passwords.aclose()

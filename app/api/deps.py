@@ -15,6 +15,7 @@ from app.core.csrf import csrf_token_valid
 from app.core.errors import CsrfFailed, NotAuthenticated
 from app.core.events import SecurityEvents
 from app.domain.principals import ClientInfo, Principal
+from app.services.account_emails import AccountEmails
 from app.services.activity import RecentSignIns
 from app.services.auth import AuthService
 from app.services.authentication import Authenticator
@@ -36,6 +37,7 @@ class Services:
 
     authenticator: Authenticator
     auth: AuthService
+    emails: AccountEmails
     users: UserService
     sessions: SessionService
     limiter: RateLimiter

@@ -25,6 +25,7 @@ MIN_SECRET_KEY_LENGTH = 32
 # PRESET=development: budgets a developer clicking through a front end never meets. Only the
 # budgets the environment and .env leave unset take these values.
 DEVELOPMENT_PRESET = {
+    "RATE_LIMIT_MAIL": "1000/minute",
     "RATE_LIMIT_LOGIN": "1000/minute",
     "RATE_LIMIT_REGISTER": "1000/minute",
     "RATE_LIMIT_REFRESH": "1000/minute",
@@ -131,6 +132,31 @@ class Settings(BaseSettings):
     HIBP_TIMEOUT_SECONDS: float = Field(default=2.0, gt=0, le=30)
     HIBP_FAIL_CLOSED: bool = False
 
+    PUBLIC_URL: str = Field(
+        default="http://127.0.0.1:8000", pattern=r"^https?://[A-Za-z0-9.\[\]:-]+(/[^\s?#]*)?$"
+    )
+    SMTP_HOST: str | None = None
+    SMTP_PORT: int = Field(default=587, ge=1, le=65535)
+    SMTP_USERNAME: str | None = None
+    SMTP_PASSWORD: SecretStr | None = None
+    SMTP_SECURITY: Literal["none", "starttls", "tls"] = "starttls"
+    SMTP_CA_FILE: str | None = None
+    SMTP_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0, le=300)
+    MAIL_FROM: str = Field(default="FastAPI Auth Service <no-reply@localhost>", max_length=254)
+    MAIL_FOLDER: str = "./data/mail"
+    MAIL_TEMPLATES_DIR: str | None = None
+    MAIL_RETRY_MAX_SECONDS: float = Field(default=300.0, ge=0.1, le=86400)
+    MAIL_GIVE_UP_HOURS: float = Field(default=72.0, gt=0, le=720)
+    REQUIRE_VERIFIED_EMAIL: bool = False
+    VERIFY_TOKEN_MINUTES: int = Field(default=1440, ge=5, le=10080)
+    RESET_TOKEN_MINUTES: int = Field(default=30, ge=5, le=1440)
+    EMAIL_CHANGE_TOKEN_MINUTES: int = Field(default=1440, ge=5, le=10080)
+    EMAIL_TOKEN_MAX_ATTEMPTS: int = Field(default=5, ge=1, le=100)
+    NOTIFY_NEW_DEVICE: bool = False
+    RATE_LIMIT_MAIL: RateLimitText = "5/minute;20/hour"
+    SESSION_ABSOLUTE_LIFETIME_DAYS: int = Field(default=30, ge=0, le=3650)
+    SESSION_IDLE_TIMEOUT_MINUTES: int = Field(default=0, ge=0, le=525_600)
+
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     LOG_FORMAT: Literal["json", "text"] = "json"
     OPENTELEMETRY_ENABLED: bool = False
@@ -159,6 +185,11 @@ class Settings(BaseSettings):
         "ADMIN_PASSWORD",
         "METRICS_TOKEN",
         "COOKIE_DOMAIN",
+        "SMTP_HOST",
+        "SMTP_USERNAME",
+        "SMTP_PASSWORD",
+        "SMTP_CA_FILE",
+        "MAIL_TEMPLATES_DIR",
         mode="before",
     )
     @classmethod
@@ -204,6 +235,8 @@ class Settings(BaseSettings):
             problems.append("SECURE_COOKIES is false: cookies would travel over plain HTTP")
         if self.PRESET == "development":
             problems.append("PRESET=development relaxes the rate limits")
+        if not self.PUBLIC_URL.startswith("https://"):
+            problems.append("PUBLIC_URL is not https: links in mails would travel in clear")
         return problems
 
     @cached_property

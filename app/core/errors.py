@@ -120,3 +120,28 @@ class StoreUnavailable(DomainError):
         super().__init__()
         self.store = store
         self.timed_out = timed_out
+
+
+class EmailTokenInvalid(DomainError):
+    code = "email_token_invalid"
+    detail = "This link or token is not valid; ask for a new one."
+
+
+class EmailTokenExpired(DomainError):
+    code = "email_token_expired"
+    detail = "This link or token has expired; ask for a new one."
+
+
+class EmailTokenUsed(DomainError):
+    code = "email_token_used"
+    detail = "This link or token was already used, or a newer one replaced it."
+
+
+class EmailTokenWrongPurpose(DomainError):
+    code = "email_token_wrong_purpose"
+    detail = "This link or token is meant for something else."
+
+
+class EmailNotVerified(DomainError):
+    code = "email_not_verified"
+    detail = "Confirm your email address first: we sent you a link (you can ask for another)."

@@ -18,6 +18,15 @@ class SecurityEvent(enum.StrEnum):
     SESSION_REVOKED = "session_revoked"
     PASSWORD_CHANGED = "password_changed"
     ADMIN_CHANGED_USER = "admin_changed_user"
+    EMAIL_VERIFIED = "email_verified"
+    PASSWORD_RESET = "password_reset"
+    EMAIL_CHANGE_REQUESTED = "email_change_requested"
+    EMAIL_CHANGED = "email_changed"
+    EMAIL_CHANGE_UNDONE = "email_change_undone"
+    EMAIL_TOKEN_REJECTED = "email_token_rejected"
+    ACCOUNT_DELETED = "account_deleted"
+    MAIL_SENT = "mail_sent"
+    MAIL_FAILED = "mail_failed"
 
 
 class SecurityEvents(Protocol):

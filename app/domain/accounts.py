@@ -15,6 +15,8 @@ class Account:
     is_admin: bool
     created_at: datetime
     updated_at: datetime
+    # Whether the owner proved the address by a link sent to it (or an admin said so).
+    is_verified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,7 @@ class NewAccount:
     hashed_password: str
     is_admin: bool
     created_at: datetime
+    is_verified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,7 @@ class AccountChanges:
     hashed_password: str | None = None
     is_active: bool | None = None
     is_admin: bool | None = None
+    is_verified: bool | None = None
 
     def removes_admin_rights(self) -> bool:
         return self.is_admin is False or self.is_active is False

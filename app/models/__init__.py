@@ -2,6 +2,8 @@
 
 from app.models.attempt_counter import AttemptCounter
 from app.models.auth_session import AuthSession
+from app.models.email_token import EmailToken
+from app.models.mail_outbox import MailOutbox
 from app.models.user import User
 
-__all__ = ["AttemptCounter", "AuthSession", "User"]
+__all__ = ["AttemptCounter", "AuthSession", "EmailToken", "MailOutbox", "User"]

@@ -19,6 +19,7 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    email_verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 # Usernames are unique regardless of case, without storing a second normalised copy.

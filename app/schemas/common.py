@@ -18,3 +18,9 @@ class OAuth2ErrorBody(ErrorBody):
 
     error: str | None = None
     error_description: str | None = None
+
+
+class Accepted(BaseModel):
+    """A request taken in: what happens next, in words."""
+
+    detail: str

@@ -68,6 +68,7 @@ class UserRead(BaseModel):
     username: str
     is_active: bool
     is_admin: bool
+    is_verified: bool
     created_at: datetime
     updated_at: datetime
 

@@ -10,6 +10,8 @@ from app.core.csrf import csrf_token_for, csrf_token_valid
 from app.core.devices import MAX_USER_AGENT_LENGTH, describe_device
 from app.core.errors import (
     CsrfFailed,
+    EmailNotVerified,
+    EmailTaken,
     InvalidCredentials,
     InvalidToken,
     RateLimited,
@@ -23,6 +25,7 @@ from app.domain.accounts import Account, NewAccount
 from app.domain.principals import ClientInfo, CsrfProof, Principal
 from app.domain.sessions import RefreshGrant, RotationOutcome, SessionRecord
 from app.schemas.user import UserCreate, normalize_email
+from app.services.account_emails import AccountEmails
 from app.services.liveness import Liveness
 from app.services.lockout import LoginLockout
 from app.services.passwords import PasswordPolicy
@@ -116,9 +119,15 @@ class AuthService:
         tokens: SessionTokens,
         limiter: RateLimiter,
         lockout: LoginLockout,
+        emails: AccountEmails,
         events: SecurityEvents,
         clock: Clock,
+        require_verified: bool,
+        notify_new_device: bool,
     ) -> None:
+        self._emails = emails
+        self._require_verified = require_verified
+        self._notify_new_device = notify_new_device
         self._users = users
         self._sessions = sessions
         self._liveness = liveness
@@ -130,20 +139,33 @@ class AuthService:
         self._events = events
         self._clock = clock
 
-    async def register(self, data: UserCreate) -> Account:
-        """Create an ordinary, active user; privileges are never taken from the request."""
+    async def register(self, data: UserCreate) -> Account | None:
+        """Create an ordinary, active user (privileges are never taken from the request) and
+        send a link to verify the address.
+
+        When verified addresses are required, an address that has an account gets a notice
+        instead, and the caller the same answer as for a new one (None here): registering
+        must not tell whose address is known.
+        """
         await self._passwords.check(data.password, email=data.email, username=data.username)
         hashed_password = await self._hasher.hash(data.password)
-        account = await self._users.create(
-            NewAccount(
-                email=data.email,
-                username=data.username,
-                hashed_password=hashed_password,
-                is_admin=False,
-                created_at=self._clock.now(),
+        try:
+            account = await self._users.create(
+                NewAccount(
+                    email=data.email,
+                    username=data.username,
+                    hashed_password=hashed_password,
+                    is_admin=False,
+                    created_at=self._clock.now(),
+                )
             )
-        )
+        except EmailTaken:
+            if not self._require_verified:
+                raise
+            await self._emails.request("registration_attempt", data.email)
+            return None
         self._events.emit(SecurityEvent.REGISTERED, user_id=account.id)
+        await self._emails.send_verification(account)
         return account
 
     async def _admit(
@@ -195,6 +217,9 @@ class AuthService:
         account = found.account
         if not exempted:
             await self._lockout.forget(email)
+        # Told only to whoever knows the password: it reveals nothing to a guesser.
+        if self._require_verified and not account.is_verified:
+            raise EmailNotVerified
         if new_hash is not None:
             await self._users.upgrade_password_hash(
                 account.id, old=found.hashed_password, new=new_hash
@@ -226,6 +251,11 @@ class AuthService:
             access_token_id=access_token_id,
             now=now,
         )
+
+    async def _known_device(self, account: Account, new: SessionRecord) -> bool:
+        """Whether the account has a live session from the same browser and system."""
+        live = await self._sessions.list_live(account.id, self._clock.now())
+        return any((s.browser, s.os) == (new.browser, new.os) for s in live)
 
     async def refresh(self, *, refresh_token: str, csrf: CsrfProof | None = None) -> TokenPair:
         """Rotate a refresh token; a replayed one revokes its whole session.

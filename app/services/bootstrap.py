@@ -64,7 +64,7 @@ async def prepare_database(
             "default_admin_created",
             email=email,
             username=username,
-            sign_in=f"http://{settings.HOST}:{settings.PORT}/docs",
+            sign_in=f"{settings.PUBLIC_URL.rstrip('/')}/account/sign-in",
             **shown,
         )
 

@@ -29,6 +29,8 @@ LOGIN_ACCOUNT = "login-account"
 REGISTER = "register"
 REFRESH = "refresh"
 API = "api"
+MAIL = "mail"
+MAIL_ADDRESS = "mail-address"
 # A lease is at most 1 % of a budget, and at most this many requests.
 MAX_LEASE = 100
 MAX_LEASED_CLIENTS = 100_000
@@ -111,6 +113,8 @@ class RateLimiter:
             REGISTER: settings.RATE_LIMIT_REGISTER,
             REFRESH: settings.RATE_LIMIT_REFRESH,
             API: settings.RATE_LIMIT_API,
+            MAIL: settings.RATE_LIMIT_MAIL,
+            MAIL_ADDRESS: settings.RATE_LIMIT_MAIL,
         }
         self._policies: dict[str, Sequence[LeasedBudget]] = {
             policy: [LeasedBudget(item, self._strategy, guard) for item in parse_many(text)]

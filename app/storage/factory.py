@@ -16,6 +16,7 @@ from app.db.engine import create_engine
 from app.db.units import AsyncEngineRunner, SqliteThreadRunner, UnitOfWorkRunner
 from app.storage.database import Database
 from app.storage.guard import StoreGuard
+from app.storage.mail import MailStore
 from app.storage.protocols import AttemptCounter, SessionStore
 from app.storage.rate_limit_memory import EmbeddedRateLimitStorage
 from app.storage.redis_attempts import RedisAttemptCounter
@@ -34,6 +35,7 @@ class Storage:
     engine: AsyncEngine
     database: Database
     users: UserStore
+    mail: MailStore
     sessions: SessionStore
     attempts: AttemptCounter
     rate_limits: LimitsStorage
@@ -106,6 +108,7 @@ def build_storage(settings: Settings) -> Storage:
         engine=engine,
         database=database,
         users=UserStore(database),
+        mail=MailStore(database),
         sessions=sessions,
         attempts=attempts,
         rate_limits=rate_limits,

@@ -5,18 +5,20 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.core.errors import EmailTaken, LastAdmin, UsernameTaken, UserNotFound
 from app.db.statements import PreparedStatement
+from app.db.units import UnitOfWork
 from app.domain.accounts import Account, AccountChanges, Credentials, NewAccount, UserFilter
 from app.models import User
 from app.storage.database import Database
 
 _USERS = cast(Table, User.__table__)
 _C = _USERS.c
-_ACCOUNT_FIELDS = tuple(field.name for field in fields(Account))
+# Every field of Account but is_verified, which the row holds as the time it became so.
+_ACCOUNT_COLUMNS = tuple(field.name for field in fields(Account) if field.name != "is_verified")
 # No stored text can hold NUL (PostgreSQL refuses it; SQLite's LIKE stops at it), so a term
 # containing one matches nothing and is never sent to the database.
 _UNSTORABLE = "\x00"
@@ -36,7 +38,10 @@ _ACTIVE_ADMINS = select(func.count()).select_from(_USERS).where(_C.is_admin, _C.
 
 
 def _account(row: Mapping[Any, Any]) -> Account:
-    return Account(**{name: row[name] for name in _ACCOUNT_FIELDS})
+    return Account(
+        **{name: row[name] for name in _ACCOUNT_COLUMNS},
+        is_verified=row["email_verified_at"] is not None,
+    )
 
 
 def _credentials(row: Mapping[str, Any] | None) -> Credentials | None:
@@ -123,6 +128,7 @@ class UserStore:
             "is_admin": new.is_admin,
             "created_at": new.created_at,
             "updated_at": new.created_at,
+            "email_verified_at": new.created_at if new.is_verified else None,
         }
 
         def create(db: Connection) -> Account:
@@ -163,11 +169,20 @@ class UserStore:
 
     async def update(self, user_id: int, changes: AccountChanges, *, now: datetime) -> Account:
         """Apply `changes`, refusing (LastAdmin) one that leaves no active admin."""
+        return await self._db.run(self.update_unit(user_id, changes, now=now))
+
+    def update_unit(
+        self, user_id: int, changes: AccountChanges, *, now: datetime
+    ) -> UnitOfWork[Account]:
+        """`update` as a unit of work, for a store that writes it in one transaction with its
+        own rows (the mail store: an email change and the notice about it)."""
         values: dict[str, object] = {
             name: getattr(changes, name)
             for name in ("email", "username", "hashed_password", "is_active", "is_admin")
             if getattr(changes, name) is not None
         }
+        if changes.is_verified is not None:
+            values["email_verified_at"] = now if changes.is_verified else None
         values["updated_at"] = now
         removes_rights = changes.removes_admin_rights()
 
@@ -187,7 +202,20 @@ class UserStore:
             assert row is not None, "the row was just updated in this transaction"
             return _account(row)
 
-        return await self._db.run(apply)
+        return apply
+
+    async def delete(self, user_id: int) -> None:
+        """Remove an account with what references it in SQL (sessions of the embedded store,
+        email tokens), refusing (LastAdmin) to remove the last active admin."""
+
+        def delete_user(db: Connection) -> None:
+            _take_admin_change_lock(db)
+            if db.execute(delete(_USERS).where(_C.id == user_id)).rowcount == 0:
+                raise UserNotFound
+            if _count_active_admins(db) == 0:
+                raise LastAdmin
+
+        await self._db.run(delete_user)
 
     async def page(
         self, where: UserFilter, *, limit: int, offset: int

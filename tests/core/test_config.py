@@ -61,6 +61,7 @@ def test_production_accepts_strong_settings() -> None:
         SECRET_KEY=STRONG_KEY,
         ADMIN_PASSWORD="a long admin password",
         SECURE_COOKIES=True,
+        PUBLIC_URL="https://auth.example.com",
     )
     assert settings.security_problems() == []
 
@@ -73,7 +74,18 @@ def test_development_accepts_them_without_a_warning_and_lists_them() -> None:
     assert settings.security_problems() == [
         "SECRET_KEY is an example value or shorter than 32 characters",
         "SECURE_COOKIES is false: cookies would travel over plain HTTP",
+        "PUBLIC_URL is not https: links in mails would travel in clear",
     ]
+
+
+def test_production_refuses_a_public_url_without_https() -> None:
+    with pytest.raises(ValidationError, match="PUBLIC_URL"):
+        _settings(
+            ENVIRONMENT="production",
+            SECRET_KEY=STRONG_KEY,
+            SECURE_COOKIES=True,
+            PUBLIC_URL="http://auth.example.com",
+        )
 
 
 def test_blank_optional_settings_mean_unset() -> None:

@@ -27,12 +27,14 @@ async def test_register_returns_the_user_without_secrets(api: Api) -> None:
     assert body["username"] == "newperson"
     assert body["is_active"] is True
     assert body["is_admin"] is False
+    assert body["is_verified"] is False
     assert set(body) == {
         "id",
         "email",
         "username",
         "is_active",
         "is_admin",
+        "is_verified",
         "created_at",
         "updated_at",
     }

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response, status
+from fastapi.responses import JSONResponse
 
 from app.api.cookies import (
     CSRF_COOKIE,
@@ -25,6 +26,7 @@ from app.schemas.auth import (
     TokenForm,
     TokenResponse,
 )
+from app.schemas.common import Accepted
 from app.schemas.user import UserCreate, UserRead
 from app.services.auth import TokenPair
 from app.services.rate_limit import API, LOGIN, REFRESH, REGISTER
@@ -76,7 +78,20 @@ async def refresh(request: Request, body: RefreshRequest | None = None) -> Respo
     return _tokens(request, pair, cookies=True)
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED)
+_CHECK_YOUR_INBOX = Accepted(detail="Check your inbox: a mail tells you how to go on.")
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserRead,
+    responses={
+        202: {
+            "model": Accepted,
+            "description": "With REQUIRE_VERIFIED_EMAIL, always: new address or known one.",
+        }
+    },
+)
 @declare(
     caller=Caller.ANYONE,
     limit=REGISTER,
@@ -87,9 +102,20 @@ async def refresh(request: Request, body: RefreshRequest | None = None) -> Respo
         errors.PasswordCheckUnavailable,
     ),
 )
-async def register(request: Request, body: UserCreate) -> UserRead:
-    """Create an account. `is_admin` / `is_active` in the body are ignored."""
-    return UserRead.model_validate(await services_of(request).auth.register(body))
+async def register(request: Request, body: UserCreate) -> Response:
+    """Create an account and mail a link to verify its address. `is_admin` / `is_active` in
+    the body are ignored.
+
+    With REQUIRE_VERIFIED_EMAIL the answer is 202 whether the address is new or has an
+    account (whose owner gets a notice instead), so that registering tells no one which
+    addresses are known.
+    """
+    services = services_of(request)
+    account = await services.auth.register(body)
+    if services.settings.REQUIRE_VERIFIED_EMAIL:
+        return JSONResponse(_CHECK_YOUR_INBOX.model_dump(), status_code=202)
+    assert account is not None, "without required verification a taken email raises"
+    return JSONResponse(UserRead.model_validate(account).model_dump(mode="json"), status_code=201)
 
 
 @router.post("/login", response_model=TokenResponse)

@@ -1,0 +1,91 @@
+"""Where a finished message goes: an SMTP server (aiosmtplib), or a folder of .eml files."""
+
+import asyncio
+import os
+import ssl
+import tempfile
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Literal, Protocol
+
+import aiosmtplib
+
+from app.core.config import Settings
+
+
+class MailTransport(Protocol):
+    async def send(self, message: EmailMessage) -> None:
+        """Deliver `message`, or raise; a message may be sent again after a failure, so the
+        receiver can recognise it by its Message-ID."""
+        ...
+
+
+class SmtpTransport:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        username: str | None,
+        password: str | None,
+        security: Literal["none", "starttls", "tls"],
+        ca_file: str | None,
+        timeout: float,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._username = username
+        self._password = password
+        self._security = security
+        self._timeout = timeout
+        # Certificates are always checked: against the system's authorities, or the bundle
+        # named (a private mail relay's own authority).
+        self._tls = ssl.create_default_context(cafile=ca_file)
+
+    async def send(self, message: EmailMessage) -> None:
+        await aiosmtplib.send(
+            message,
+            hostname=self._host,
+            port=self._port,
+            username=self._username,
+            password=self._password,
+            use_tls=self._security == "tls",
+            start_tls=self._security == "starttls",
+            tls_context=self._tls if self._security != "none" else None,
+            timeout=self._timeout,
+        )
+
+
+class FolderTransport:
+    """Writes each message as `<folder>/<Message-ID>.eml`: `python run.py` works without a mail
+    server, and the files show what would have been sent."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+
+    def _write(self, message: EmailMessage) -> None:
+        self._folder.mkdir(parents=True, exist_ok=True)
+        name = str(message["Message-ID"]).strip("<>").replace("/", "_") + ".eml"
+        # Written aside and renamed, so that a reader never sees half a message.
+        handle, partial = tempfile.mkstemp(dir=self._folder, suffix=".partial")
+        with os.fdopen(handle, "wb") as file:
+            file.write(message.as_bytes())
+        os.replace(partial, self._folder / name)
+
+    async def send(self, message: EmailMessage) -> None:
+        await asyncio.to_thread(self._write, message)
+
+
+def transport_from_settings(settings: Settings) -> SmtpTransport | FolderTransport:
+    """SMTP when SMTP_HOST is set, else .eml files in MAIL_FOLDER."""
+    if settings.SMTP_HOST is None:
+        return FolderTransport(Path(settings.MAIL_FOLDER))
+    return SmtpTransport(
+        host=settings.SMTP_HOST,
+        port=settings.SMTP_PORT,
+        username=settings.SMTP_USERNAME,
+        password=settings.SMTP_PASSWORD.get_secret_value() if settings.SMTP_PASSWORD else None,
+        security=settings.SMTP_SECURITY,
+        ca_file=settings.SMTP_CA_FILE,
+        timeout=settings.SMTP_TIMEOUT_SECONDS,
+    )

@@ -1,0 +1,114 @@
+"""The outbox's delivery worker: one per process, all sharing one outbox.
+
+Each round leases the due mails (no other worker takes them while the lease lasts), turns
+queued requests into mails, sends each, and marks it sent; a failed send is tried again later,
+further and further apart, so that a mail server down for minutes delays mail and loses none.
+A worker that dies leaves its lease to run out, and another sends the mail: delivery is at
+least once, and a receiver can tell a repeat by its Message-ID (the outbox row's id).
+"""
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+from app.core.clock import Clock
+from app.core.errors import StoreUnavailable
+from app.core.events import SecurityEvent, SecurityEvents
+from app.core.logging import get_logger
+from app.domain.mail import Mail
+from app.mail.render import MailRenderer
+from app.mail.transport import MailTransport
+from app.services.account_emails import AccountEmails, is_request
+from app.storage.mail import DROPPED, FAILED, SENT, MailStore
+
+LEASE = timedelta(minutes=2)
+BATCH = 20
+_logger = get_logger("app.mail")
+
+
+class MailDelivery:
+    def __init__(
+        self,
+        *,
+        mail: MailStore,
+        emails: AccountEmails,
+        renderer: MailRenderer,
+        transport: MailTransport,
+        events: SecurityEvents,
+        clock: Clock,
+        poll_seconds: float,
+        retry_max_seconds: float,
+        give_up_after: timedelta,
+        log_links: bool,
+    ) -> None:
+        self._mail = mail
+        self._emails = emails
+        self._renderer = renderer
+        self._transport = transport
+        self._events = events
+        self._clock = clock
+        self._poll = poll_seconds
+        self._retry_max = retry_max_seconds
+        self._give_up_after = give_up_after
+        # Without a mail server the mails go to files; the log then says what to click.
+        self._log_links = log_links
+
+    async def deliver_due(self) -> int:
+        """One round: every due mail this worker could lease; how many it leased."""
+        leased = await self._mail.claim(now=self._clock.now(), lease=LEASE, limit=BATCH)
+        for mail in leased:
+            await self._deliver(mail)
+        return len(leased)
+
+    async def _deliver(self, leased: Mail) -> None:
+        mail: Mail | None = leased
+        try:
+            if is_request(leased):
+                mail = await self._emails.prepare(leased)
+                if mail is None:
+                    await self._mail.finish(leased, outcome=DROPPED, now=self._clock.now())
+                    return
+            assert mail is not None
+            message = self._renderer.message(
+                kind=mail.kind, to=mail.address, message_id=mail.id, context=mail.payload
+            )
+            await self._transport.send(message)
+        except StoreUnavailable:
+            raise
+        except Exception as error:
+            await self._retry_later(mail or leased, error)
+            return
+        await self._mail.finish(mail, outcome=SENT, now=self._clock.now())
+        self._events.emit(SecurityEvent.MAIL_SENT, kind=mail.kind)
+        link = mail.payload.get("link") if self._log_links else None
+        _logger.info("mail_sent", mail_id=mail.id, kind=mail.kind, link=link)
+
+    async def _retry_later(self, mail: Mail, error: Exception) -> None:
+        now = self._clock.now()
+        reason = f"{type(error).__name__}: {error}"
+        if mail.created_at is not None and now - mail.created_at > self._give_up_after:
+            await self._mail.finish(mail, outcome=FAILED, now=now)
+            self._events.emit(SecurityEvent.MAIL_FAILED, kind=mail.kind)
+            _logger.error("mail_given_up", mail_id=mail.id, kind=mail.kind, reason=reason)
+            return
+        # 1, 2, 4... seconds apart, capped.
+        delay = min(self._retry_max, 2.0**mail.attempts)
+        await self._mail.retry(mail, at=now + timedelta(seconds=delay), error=reason)
+        _logger.warning(
+            "mail_send_failed", mail_id=mail.id, kind=mail.kind, retry_in=delay, reason=reason
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set, finishing the round under way (a mail half-handled
+        would be left leased until its lease ran out); a store that is down only delays mail."""
+        while not stop.is_set():
+            try:
+                while not stop.is_set() and await self.deliver_due():
+                    pass
+            except StoreUnavailable:
+                _logger.warning("mail_outbox_unavailable")
+            except Exception:
+                # The worker must outlive whatever one round ran into.
+                _logger.exception("mail_delivery_error")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self._poll)
