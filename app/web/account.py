@@ -1,9 +1,8 @@
-"""The account pages: sign in, register, sign out, your profile and your devices."""
+"""The account pages: sign in, register, sign out, your profile, your devices, and leaving."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.api.cookies import (
@@ -16,24 +15,27 @@ from app.api.deps import client_of, services_of
 from app.api.routing import Caller, declare, principal_of
 from app.core import errors
 from app.domain.accounts import Account
+from app.domain.mail import TokenPurpose
 from app.schemas.auth import SignInEmail
 from app.schemas.user import Email, NewPassword, Password, ProfileUpdate, UserCreate, Username
-from app.services.rate_limit import API, LOGIN, REFRESH, REGISTER
+from app.services.rate_limit import API, LOGIN, MAIL, REFRESH, REGISTER
+from app.web import recovery
 from app.web.forms import form_fields, kept, validate
+from app.web.outcomes import (
+    PROFILE_DONE,
+    SIGN_IN_DONE,
+    done_message,
+    retry_headers,
+    see_other,
+    try_again_later,
+)
 from app.web.routing import CONTINUE_PATH, PageRoute, safe_return_path, sign_in_redirect
 from app.web.templating import render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
+# The pages the account's mails link to come with these.
+router.include_router(recovery.router)
 NextPath = Annotated[str | None, Query(max_length=512)]
-# Messages shown after a redirect, chosen by a fixed key: nothing from the URL is reflected.
-_DONE = {
-    "registered": "Your account is ready. Sign in to continue.",
-    "signed-out": "You are signed out.",
-    "saved": "Your changes are saved.",
-    "password-changed": "Your password is changed; your other devices are signed out.",
-    "device-signed-out": "That device is signed out.",
-    "others-signed-out": "Every other device is signed out.",
-}
 
 
 class SignInForm(BaseModel):
@@ -52,6 +54,13 @@ class IdentityForm(BaseModel):
     current_password: Annotated[str, Field(max_length=1024)] = ""
 
 
+class DeletionForm(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    password: Password
+    confirm: Annotated[str, Field(pattern="^yes$")]
+
+
 class PasswordForm(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -60,18 +69,10 @@ class PasswordForm(BaseModel):
     confirm_password: Password
 
 
-def _done(key: str | None) -> str:
-    return _DONE.get(key or "", "")
-
-
-def _redirect(path: str) -> RedirectResponse:
-    return RedirectResponse(path, status_code=303)
-
-
 @router.get("/account/")
 @declare(caller=Caller.USER)
 async def account_home(request: Request) -> Response:
-    return _redirect("/account/profile")
+    return see_other("/account/profile")
 
 
 @router.get("/account/sign-in")
@@ -79,11 +80,11 @@ async def account_home(request: Request) -> Response:
 async def sign_in_page(request: Request, next: NextPath = None, done: NextPath = None) -> Response:
     back = safe_return_path(next)
     if request.scope["state"].get("principal") is not None:
-        return _redirect(back)
+        return see_other(back)
     return render(
         request,
         "account/sign_in.html",
-        {"next": back, "values": {}, "errors": {}, "message": _done(done), "error": False},
+        {"next": back, "values": {}, "errors": {}, "message": done_message(done), "error": False},
     )
 
 
@@ -122,7 +123,7 @@ async def sign_in(request: Request) -> Response:
             {**context, "errors": {}, "message": wrong.detail},
             status=401,
         )
-    response = _redirect(back)
+    response = see_other(back)
     set_session_cookies(response, pair, services.settings)
     return response
 
@@ -149,7 +150,7 @@ async def register(request: Request) -> Response:
     if form is not None:
         try:
             await services_of(request).auth.register(form)
-            return _redirect("/account/sign-in?done=registered")
+            return see_other("/account/sign-in?done=registered")
         except errors.EmailTaken as taken:
             problems = {"email": taken.detail}
         except errors.UsernameTaken as taken:
@@ -174,13 +175,18 @@ async def register(request: Request) -> Response:
 async def sign_out(request: Request) -> Response:
     services = services_of(request)
     await services.auth.logout(principal_of(request), refresh_token=None)
-    response = _redirect("/account/sign-in?done=signed-out")
+    response = see_other("/account/sign-in?done=signed-out")
     clear_session_cookies(response, services.settings)
     return response
 
 
 def _profile(
-    request: Request, account: Account, *, status: int = 200, **context: object
+    request: Request,
+    account: Account,
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: object,
 ) -> Response:
     values: dict[str, object] = {
         "account": account,
@@ -192,17 +198,17 @@ def _profile(
         "min_length": _min_length(request),
         **context,
     }
-    return render(request, "account/profile.html", values, status=status)
+    return render(request, "account/profile.html", values, status=status, headers=headers)
 
 
 @router.get("/account/profile")
 @declare(caller=Caller.USER, limit=API)
 async def profile_page(request: Request, done: NextPath = None) -> Response:
-    return _profile(request, principal_of(request).account, message=_done(done))
+    return _profile(request, principal_of(request).account, message=done_message(done))
 
 
 def _identity_change(form: IdentityForm, account: Account) -> ProfileUpdate:
-    """Only what changed: an unchanged email needs no password."""
+    """Only what changed: an unchanged email needs no password (and sends no mail)."""
     if form.email == account.email:
         return ProfileUpdate(username=form.username)
     return ProfileUpdate(
@@ -236,7 +242,9 @@ async def update_profile(request: Request) -> Response:
         else:
             try:
                 await services_of(request).users.update_profile(principal, change)
-                return _redirect("/account/profile?done=saved")
+                # A new address is the account's once confirmed from it.
+                done = "saved" if change.email is None else "email-change-sent"
+                return see_other(f"{PROFILE_DONE}{done}")
             except errors.EmailTaken as taken:
                 problems = {"email": taken.detail}
             except errors.UsernameTaken as taken:
@@ -263,7 +271,7 @@ async def _change_password(request: Request, fields: dict[str, str]) -> Response
         change = ProfileUpdate(password=form.new_password, current_password=form.password_current)
         try:
             await services_of(request).users.update_profile(principal, change)
-            return _redirect("/account/profile?done=password-changed")
+            return see_other("/account/profile?done=password-changed")
         except errors.CurrentPasswordInvalid as wrong:
             problems = {"password_current": wrong.detail}
         except errors.PasswordRejected as rejected:
@@ -278,12 +286,85 @@ async def _change_password(request: Request, fields: dict[str, str]) -> Response
     )
 
 
+@router.post("/account/profile/send-verification")
+@declare(caller=Caller.USER, limit=MAIL)
+async def send_verification(request: Request) -> Response:
+    account = principal_of(request).account
+    if account.is_verified:
+        return see_other(f"{PROFILE_DONE}verified")
+    try:
+        await services_of(request).mail_requests.request(TokenPurpose.VERIFY_EMAIL, account.email)
+    except errors.RateLimited as refusal:
+        return _profile(
+            request,
+            account,
+            status=429,
+            headers=retry_headers(refusal),
+            message=try_again_later(refusal),
+            error=True,
+        )
+    return see_other(f"{PROFILE_DONE}verification-sent")
+
+
+def _deletion(
+    request: Request,
+    *,
+    status: int = 200,
+    problems: dict[str, str] | None = None,
+    message: str = "",
+) -> Response:
+    return render(
+        request,
+        "account/delete.html",
+        {"errors": problems or {}, "message": message},
+        status=status,
+    )
+
+
+@router.get("/account/delete")
+@declare(caller=Caller.USER, limit=API)
+async def delete_page(request: Request) -> Response:
+    return _deletion(request)
+
+
+@router.post("/account/delete")
+@declare(
+    caller=Caller.USER,
+    limit=API,
+    errors=(errors.CurrentPasswordInvalid, errors.LastAdmin, errors.UserNotFound),
+)
+async def delete_account(request: Request) -> Response:
+    form, problems = validate(DeletionForm, await form_fields(request))
+    if "confirm" in problems:
+        problems["confirm"] = "Tick the box to confirm that the account is to be deleted."
+    if form is not None:
+        services = services_of(request)
+        try:
+            await services.users.delete_account(principal_of(request), form.password)
+        except errors.CurrentPasswordInvalid as wrong:
+            problems = {"password": wrong.detail}
+        except errors.LastAdmin as refused:
+            return _deletion(request, status=409, message=refused.detail)
+        else:
+            response = see_other(f"{SIGN_IN_DONE}account-deleted")
+            clear_session_cookies(response, services.settings)
+            return response
+    return _deletion(
+        request,
+        status=400,
+        problems=problems,
+        message="Your account is not deleted: please correct the fields marked below.",
+    )
+
+
 @router.get("/account/devices")
 @declare(caller=Caller.USER, limit=API)
 async def devices_page(request: Request, done: NextPath = None) -> Response:
     principal = principal_of(request)
     sessions = await services_of(request).sessions.list_sessions(principal)
-    return render(request, "account/devices.html", {"sessions": sessions, "message": _done(done)})
+    return render(
+        request, "account/devices.html", {"sessions": sessions, "message": done_message(done)}
+    )
 
 
 @router.post("/account/devices/sign-out")
@@ -293,14 +374,14 @@ async def sign_out_device(request: Request) -> Response:
     if not 0 < len(session_id) <= 64:
         raise errors.SessionNotFound
     await services_of(request).sessions.revoke_session(principal_of(request), session_id)
-    return _redirect("/account/devices?done=device-signed-out")
+    return see_other("/account/devices?done=device-signed-out")
 
 
 @router.post("/account/devices/sign-out-others")
 @declare(caller=Caller.USER, limit=API)
 async def sign_out_other_devices(request: Request) -> Response:
     await services_of(request).sessions.revoke_others(principal_of(request))
-    return _redirect("/account/devices?done=others-signed-out")
+    return see_other("/account/devices?done=others-signed-out")
 
 
 @router.get(CONTINUE_PATH)
@@ -324,6 +405,6 @@ async def continue_session(request: Request, next: NextPath = None) -> Response:
         response = sign_in_redirect(back)
         clear_session_cookies(response, services.settings)
         return response
-    response = _redirect(back)
+    response = see_other(back)
     set_session_cookies(response, pair, services.settings)
     return response

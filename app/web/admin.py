@@ -12,7 +12,7 @@ from app.api.routing import Caller, declare, principal_of
 from app.core import errors
 from app.domain.accounts import UserFilter
 from app.schemas.user import AdminUserUpdate
-from app.services.rate_limit import API
+from app.services.rate_limit import API, MAIL
 from app.web.forms import form_fields
 from app.web.routing import PageRoute
 from app.web.templating import render
@@ -26,6 +26,7 @@ _CHANGES = {
     "deactivate": AdminUserUpdate(is_active=False),
     "promote": AdminUserUpdate(is_admin=True),
     "demote": AdminUserUpdate(is_admin=False),
+    "verify": AdminUserUpdate(is_verified=True),
 }
 _DONE = {
     "activate": "The user is active again.",
@@ -34,6 +35,9 @@ _DONE = {
     "demote": "The user is no longer an administrator.",
     "revoked": "The session is revoked.",
     "revoked-all": "Every session of the user is revoked.",
+    "verify": "The user's email address is marked as confirmed.",
+    "verification-sent": "A new link to confirm the address is on its way to it; older links "
+    "stop working.",
 }
 
 
@@ -133,6 +137,16 @@ async def change_access(request: Request, user_id: UserId) -> Response:
     except errors.LastAdmin as refused:
         return await _user_page(request, user_id, message=refused.detail, error=True, status=409)
     return RedirectResponse(f"/admin/users/{user_id}?done={change}", status_code=303)
+
+
+@router.post("/admin/users/{user_id}/verification")
+@declare(caller=Caller.ADMIN, limit=MAIL, errors=(errors.UserNotFound, errors.AlreadyVerified))
+async def resend_verification(request: Request, user_id: UserId) -> Response:
+    try:
+        await services_of(request).users.send_verification(user_id)
+    except errors.AlreadyVerified as verified:
+        return await _user_page(request, user_id, message=verified.detail, error=True, status=409)
+    return RedirectResponse(f"/admin/users/{user_id}?done=verification-sent", status_code=303)
 
 
 @router.post("/admin/users/{user_id}/sessions/revoke")
