@@ -34,8 +34,8 @@ from app.db.migrate import ALEMBIC_INI
 from app.domain.accounts import Account
 from app.domain.sessions import SessionRecord
 from app.schemas.user import AdminUserUpdate, Email, UserCreate, Username
+from app.services.accounts import AccountServices
 from app.services.bootstrap import prepare_from_settings
-from app.services.liveness import Liveness
 from app.services.passwords import PasswordPolicy
 from app.services.sessions import SessionService
 from app.services.users import UserService
@@ -100,11 +100,8 @@ async def _operator(settings: Settings) -> AsyncIterator[Operator]:
     passwords = PasswordPolicy.from_settings(settings)
     clock = SystemClock()
     events = AuditLog()
-    liveness = Liveness(
-        users=storage.users,
-        sessions=storage.sessions,
-        clock=clock,
-        seconds=settings.SESSION_CACHE_SECONDS,
+    accounts = AccountServices.build(
+        settings, storage, hasher=hasher, passwords=passwords, events=events, clock=clock
     )
     try:
         # The service migrates at start-up, but the CLI may run on a database no service has
@@ -119,18 +116,8 @@ async def _operator(settings: Settings) -> AsyncIterator[Operator]:
         yield Operator(
             settings=settings,
             storage=storage,
-            users=UserService(
-                users=storage.users,
-                sessions=storage.sessions,
-                liveness=liveness,
-                hasher=hasher,
-                passwords=passwords,
-                events=events,
-                clock=clock,
-            ),
-            sessions=SessionService(
-                sessions=storage.sessions, liveness=liveness, events=events, clock=clock
-            ),
+            users=accounts.users,
+            sessions=accounts.sessions,
             clock=clock,
         )
     finally:
@@ -247,9 +234,16 @@ def create_user(
     email: EmailArgument,
     username: Annotated[str, typer.Argument(metavar="USERNAME", help="The user's username.")],
     admin: Annotated[bool, typer.Option("--admin", help="Make the user an admin.")] = False,
+    verified: Annotated[
+        bool,
+        typer.Option(
+            "--verified", help="Take the email as verified instead of mailing a link to it."
+        ),
+    ] = False,
     password_stdin: PasswordStdin = False,
 ) -> None:
-    """Create an active user, under the password policy, and print its id."""
+    """Create an active user, under the password policy, and print its id. Unless --verified,
+    the user is mailed a link to verify the address."""
     # Checked before the password is asked for, so that a typo costs no typing.
     email = _validated(TypeAdapter(Email), email, "EMAIL")
     username = _validated(TypeAdapter(Username), username, "USERNAME")
@@ -260,7 +254,7 @@ def create_user(
             data = UserCreate(email=email, username=username, password=password)
         except ValidationError as exc:
             _fail(_first_error(exc), USAGE)
-        return await operator.users.create_user(data, is_admin=admin)
+        return await operator.users.create_user(data, is_admin=admin, is_verified=verified)
 
     typer.echo(_operate(create).id)
 
@@ -372,15 +366,19 @@ def revoke_sessions(
 
 @cli.command()
 def purge() -> None:
-    """Delete ended sessions and attempt counters from the SQL store (Redis expires its own)."""
+    """Delete ended sessions and attempt counters from the SQL store (Redis expires its own),
+    mails sent or given up over a week ago, and email tokens past their expiry."""
 
     async def purge_stores(operator: Operator) -> list[str]:
         sessions = await operator.sessions.purge()
         counters = await operator.storage.attempts.purge(operator.clock.now())
+        mails, tokens = await operator.storage.mail.purge(operator.clock.now())
         store = "redis, which expires them itself" if operator.settings.REDIS_URL else "database"
         return [
             f"sessions: {sessions} removed ({store})",
             f"attempt counters: {counters} removed ({store})",
+            f"mails: {mails} removed (database)",
+            f"email tokens: {tokens} removed (database)",
         ]
 
     for line in _operate(purge_stores):

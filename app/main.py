@@ -30,20 +30,16 @@ from app.core.passwords import PasswordHasher
 from app.core.tokens import HmacSigner, TokenCodec
 from app.mail.render import renderer_from_settings
 from app.mail.transport import transport_from_settings
-from app.services.account_emails import AccountEmails, MailPolicy
+from app.services.accounts import AccountServices
 from app.services.activity import RecentSignIns
 from app.services.auth import AuthService, SessionTokens
 from app.services.authentication import Authenticator
 from app.services.bootstrap import prepare_database
-from app.services.email_tokens import EmailTokens
 from app.services.health import Health
-from app.services.liveness import Liveness
-from app.services.lockout import LoginLockout
 from app.services.mail_delivery import MailDelivery
+from app.services.mail_requests import MailRequests
 from app.services.passwords import PasswordPolicy
 from app.services.rate_limit import RateLimiter
-from app.services.sessions import SessionService
-from app.services.users import UserService
 from app.storage.factory import DATABASE, SESSION_STORE, build_storage
 from app.web import account, admin, docs
 from app.web.errors import error_page
@@ -51,8 +47,6 @@ from app.web.errors import error_page
 # FastAPI looks for configured OpenTelemetry providers on every request unless all three
 # signals are off.
 TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
-# How often each process looks for mail to send.
-MAIL_POLL_SECONDS = 1.0
 _TAGS = [
     {"name": "auth", "description": "Accounts, sign-in, token refresh and sign-out."},
     {"name": "users", "description": "Your profile, and user management for admins."},
@@ -84,74 +78,47 @@ def create_app(
         audience=settings.JWT_AUDIENCE,
         leeway=timedelta(seconds=settings.JWT_LEEWAY_SECONDS),
     )
-    liveness = Liveness(
-        users=storage.users,
-        sessions=storage.sessions,
-        clock=clock,
-        seconds=settings.SESSION_CACHE_SECONDS,
-    )
     limiter = RateLimiter(settings, storage.rate_limits, storage.rate_limit_guard)
-    lockout = LoginLockout(
-        storage.attempts,
-        threshold=settings.LOGIN_LOCKOUT_THRESHOLD,
-        seconds=settings.LOGIN_LOCKOUT_SECONDS,
-        secret=settings.signing_key,
-    )
-    emails = AccountEmails(
-        users=storage.users,
-        sessions=storage.sessions,
-        mail=storage.mail,
-        tokens=EmailTokens(storage.mail, max_attempts=settings.EMAIL_TOKEN_MAX_ATTEMPTS),
-        liveness=liveness,
-        hasher=hasher,
-        passwords=passwords,
-        lockout=lockout,
-        events=events,
-        clock=clock,
-        policy=MailPolicy.from_settings(settings),
+    accounts = AccountServices.build(
+        settings, storage, hasher=hasher, passwords=passwords, events=events, clock=clock
     )
     delivery = MailDelivery(
         mail=storage.mail,
-        emails=emails,
+        emails=accounts.emails,
         renderer=renderer_from_settings(settings),
         transport=transport_from_settings(settings),
         events=events,
         clock=clock,
-        poll_seconds=MAIL_POLL_SECONDS,
+        poll_seconds=settings.MAIL_POLL_SECONDS,
         retry_max_seconds=settings.MAIL_RETRY_MAX_SECONDS,
         give_up_after=timedelta(hours=settings.MAIL_GIVE_UP_HOURS),
-        log_links=settings.SMTP_HOST is None,
+        # Without a mail server, a developer follows the links from the log; a production log
+        # must never hold a token that signs someone in.
+        log_links=settings.SMTP_HOST is None and settings.ENVIRONMENT != "production",
     )
+    mail_requests = MailRequests(limiter=limiter, emails=accounts.emails, key=settings.signing_key)
     services = Services(
-        authenticator=Authenticator(tokens=codec, liveness=liveness, clock=clock),
+        authenticator=Authenticator(tokens=codec, liveness=accounts.liveness, clock=clock),
         auth=AuthService(
             users=storage.users,
             sessions=storage.sessions,
-            liveness=liveness,
+            liveness=accounts.liveness,
             hasher=hasher,
             passwords=passwords,
             tokens=SessionTokens.from_settings(settings, codec),
             limiter=limiter,
-            lockout=lockout,
-            emails=emails,
+            lockout=accounts.lockout,
+            emails=accounts.emails,
+            mail_requests=mail_requests,
             events=events,
             clock=clock,
             require_verified=settings.REQUIRE_VERIFIED_EMAIL,
             notify_new_device=settings.NOTIFY_NEW_DEVICE,
         ),
-        emails=emails,
-        users=UserService(
-            users=storage.users,
-            sessions=storage.sessions,
-            liveness=liveness,
-            hasher=hasher,
-            passwords=passwords,
-            events=events,
-            clock=clock,
-        ),
-        sessions=SessionService(
-            sessions=storage.sessions, liveness=liveness, events=events, clock=clock
-        ),
+        emails=accounts.emails,
+        mail_requests=mail_requests,
+        users=accounts.users,
+        sessions=accounts.sessions,
         limiter=limiter,
         health=Health(
             {DATABASE: storage.users.ping, SESSION_STORE: storage.sessions.ping},

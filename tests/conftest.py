@@ -5,7 +5,10 @@ rate limits) and on the production ones (PostgreSQL and Redis on 127.0.0.1), eac
 """
 
 import asyncio
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -70,11 +73,16 @@ POSTGRES_ADMIN_URL = os.environ.get(
 POSTGRES_TEST_DATABASE = f"auth_service_test_{os.getpid()}"
 REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REDIS_TEST_PREFIX = f"authtest{os.getpid()}"
-_TABLES = ("attempt_counters", "auth_sessions", "users")
+_TABLES = ("attempt_counters", "auth_sessions", "email_tokens", "mail_outbox", "users")
 
 
 def postgres_url(database: str) -> str:
     return str(make_url(POSTGRES_ADMIN_URL).set(database=database).render_as_string(False))
+
+
+# Mail without an SMTP server goes to files: the tests' go here, never into the checkout.
+MAIL_FOLDER = tempfile.mkdtemp(prefix="auth-tests-mail-")
+atexit.register(shutil.rmtree, MAIL_FOLDER, ignore_errors=True)
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
@@ -99,6 +107,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "RATE_LIMIT_REFRESH": "1000/minute",
         "RATE_LIMIT_API": "10000/minute",
         "LOGIN_LOCKOUT_THRESHOLD": 50,
+        "MAIL_FOLDER": MAIL_FOLDER,
     }
     if database_url.startswith("postgresql"):
         values["REDIS_URL"] = REDIS_TEST_URL

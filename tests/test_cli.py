@@ -23,9 +23,11 @@ from typer.testing import CliRunner, Result
 
 from app.cli import cli
 from app.core.config import Settings
+from app.domain.mail import Mail, NewEmailToken, TokenPurpose
 from app.domain.sessions import SessionRecord
 from app.storage import sql_sessions
-from app.storage.factory import build_storage
+from app.storage.factory import Storage, build_storage
+from app.storage.mail import SENT
 from tests.clock import OffsetClock
 from tests.conftest import make_settings
 from tests.factories import ADMIN_EMAIL, DEFAULT_PASSWORD, IPHONE_UA, Api
@@ -61,6 +63,13 @@ def _use_settings(
     # Settings also read `.env` from the working directory: this one has none.
     monkeypatch.chdir(working_directory)
     return settings
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The served app's settings, its mail worker idle: the CLI runs in this process, and lines
+    the worker logged while a command ran would be read as the command's."""
+    return settings.model_copy(update={"MAIL_POLL_SECONDS": 3600})
 
 
 @pytest.fixture
@@ -121,6 +130,7 @@ async def test_create_user(api: Api, cli_settings: Settings) -> None:
     me = (await api.me(tokens)).json()
     assert created.stdout == f"{me['id']}\n"
     assert (me["username"], me["is_active"], me["is_admin"]) == ("newbie", True, False)
+    assert me["is_verified"] is False
     [event] = _events(created)
     assert event["event"] == "admin_changed_user"
     assert (event["user_id"], event["via"], event["admin_id"]) == (me["id"], "cli", None)
@@ -137,6 +147,28 @@ async def test_create_user(api: Api, cli_settings: Settings) -> None:
     assert admin.exit_code == 0, admin.output
     assert await _is_admin(api, (await api.tokens("boss@example.com", NEW_PASSWORD)).headers)
     assert _events(admin)[0]["is_admin"] is True
+
+
+async def test_create_user_mails_a_verification_link_unless_told_it_is_verified(
+    api: Api, cli_settings: Settings
+) -> None:
+    storage = build_storage(cli_settings)
+    try:
+        queued = await storage.mail.pending()
+        stdin = f"{NEW_PASSWORD}\n"
+        assert (
+            await run("create-user", "a@x.org", "aaa", "--password-stdin", stdin=stdin)
+        ).exit_code == 0
+        assert await storage.mail.pending() == queued + 1
+        trusted = await run(
+            "create-user", "b@x.org", "bbb", "--verified", "--password-stdin", stdin=stdin
+        )
+        assert trusted.exit_code == 0, trusted.output
+        assert await storage.mail.pending() == queued + 1
+    finally:
+        await storage.close()
+    me = (await api.me(await api.tokens("b@x.org", NEW_PASSWORD))).json()
+    assert me["is_verified"] is True
 
 
 async def test_create_user_refusals_change_nothing(api: Api, cli_settings: Settings) -> None:
@@ -363,6 +395,31 @@ def _session(session_id: str, user_id: int, *, expires_at: datetime) -> SessionR
     )
 
 
+async def _stage_mail(storage: Storage, user_id: int, now: datetime) -> None:
+    """A mail sent eight days ago and one not yet sent, an expired token and a live one."""
+    week_ago = now - timedelta(days=8)
+    for token_id, expires_at in (
+        ("dead-token", now - timedelta(minutes=1)),
+        ("live-token", now + timedelta(hours=1)),
+    ):
+        token = NewEmailToken(
+            id=token_id,
+            user_id=user_id,
+            purpose=TokenPurpose.RESET_PASSWORD,
+            email="someone@example.com",
+            secret_hash="0" * 64,
+            created_at=week_ago,
+            expires_at=expires_at,
+        )
+        await storage.mail.issue(
+            token,
+            Mail(id=f"mail-{token_id}", kind="reset_password", address="someone@example.com"),
+            now=week_ago,
+        )
+    [sent, _] = await storage.mail.claim(now=week_ago, lease=timedelta(minutes=1), limit=2)
+    await storage.mail.finish(sent, outcome=SENT, now=week_ago)
+
+
 async def test_purge_removes_what_has_ended_and_keeps_what_lives(
     api: Api, cli_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -381,6 +438,8 @@ async def test_purge_removes_what_has_ended_and_keeps_what_lives(
             "ended", now=now - timedelta(hours=1), window=timedelta(minutes=1)
         )
         await storage.attempts.count("current", now=now, window=timedelta(hours=1))
+        queued = await storage.mail.pending()
+        await _stage_mail(storage, user.id, now)
 
         # Small batches, to see that purge goes on until none is left.
         monkeypatch.setattr(sql_sessions, "PURGE_BATCH", 2)
@@ -391,11 +450,16 @@ async def test_purge_removes_what_has_ended_and_keeps_what_lives(
             assert result.stdout == (
                 "sessions: 0 removed (redis, which expires them itself)\n"
                 "attempt counters: 0 removed (redis, which expires them itself)\n"
+                "mails: 1 removed (database)\nemail tokens: 1 removed (database)\n"
             )
         else:
             assert result.stdout == (
                 "sessions: 5 removed (database)\nattempt counters: 1 removed (database)\n"
+                "mails: 1 removed (database)\nemail tokens: 1 removed (database)\n"
             )
+        # What is still of use stays: the mail not yet sent and the live token.
+        assert await storage.mail.pending() == queued + 1
+        assert (await storage.mail.count_attempt("live-token")) is not None
         for session_id in [*expired, *revoked]:
             assert await storage.sessions.get(session_id, user_id=user.id) is None
         assert await storage.sessions.get("live", user_id=user.id) is not None

@@ -55,9 +55,11 @@ def _add_cookie(
 
 
 def set_session_cookies(response: Response, pair: TokenPair, settings: Settings) -> None:
+    # Each cookie lives as long as its token, which the session's end may have shortened.
+    access_seconds = int((pair.access_expires_at - pair.issued_at).total_seconds())
     session_seconds = int((pair.refresh_expires_at - pair.issued_at).total_seconds())
     values = {
-        ACCESS_COOKIE: (pair.access_token, settings.ACCESS_TOKEN_EXPIRE_MINUTES * 60),
+        ACCESS_COOKIE: (pair.access_token, access_seconds),
         REFRESH_COOKIE: (pair.refresh_token, session_seconds),
         CSRF_COOKIE: (pair.csrf_token, session_seconds),
     }

@@ -20,6 +20,7 @@ from app.services.activity import RecentSignIns
 from app.services.auth import AuthService
 from app.services.authentication import Authenticator
 from app.services.health import Health
+from app.services.mail_requests import MailRequests
 from app.services.rate_limit import RateLimiter
 from app.services.sessions import SessionService
 from app.services.users import UserService
@@ -38,6 +39,7 @@ class Services:
     authenticator: Authenticator
     auth: AuthService
     emails: AccountEmails
+    mail_requests: MailRequests
     users: UserService
     sessions: SessionService
     limiter: RateLimiter

@@ -36,6 +36,7 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.EmailTokenUsed: 400,
     errors.EmailTokenWrongPurpose: 400,
     errors.EmailNotVerified: 403,
+    errors.AlreadyVerified: 409,
     errors.RateLimited: 429,
     errors.PasswordCheckUnavailable: 503,
     errors.StoreUnavailable: 503,

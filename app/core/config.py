@@ -145,6 +145,7 @@ class Settings(BaseSettings):
     MAIL_FROM: str = Field(default="FastAPI Auth Service <no-reply@localhost>", max_length=254)
     MAIL_FOLDER: str = "./data/mail"
     MAIL_TEMPLATES_DIR: str | None = None
+    MAIL_POLL_SECONDS: float = Field(default=1.0, ge=0.05, le=3600)
     MAIL_RETRY_MAX_SECONDS: float = Field(default=300.0, ge=0.1, le=86400)
     MAIL_GIVE_UP_HOURS: float = Field(default=72.0, gt=0, le=720)
     REQUIRE_VERIFIED_EMAIL: bool = False
@@ -213,6 +214,19 @@ class Settings(BaseSettings):
         # Outside production they are allowed: `python run.py` logs them once at start-up.
         if problems and self.ENVIRONMENT == "production":
             raise ValueError("refusing to start in production: " + "; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _check_session_policy(self) -> "Settings":
+        # Use of a session is seen when it is refreshed, and a client busy with an access token
+        # has no reason to refresh before the token expires: a shorter idle timeout would end
+        # sessions in use.
+        idle = self.SESSION_IDLE_TIMEOUT_MINUTES
+        if idle and idle < self.ACCESS_TOKEN_EXPIRE_MINUTES:
+            raise ValueError(
+                "SESSION_IDLE_TIMEOUT_MINUTES must be 0 (off) or at least "
+                f"ACCESS_TOKEN_EXPIRE_MINUTES ({self.ACCESS_TOKEN_EXPIRE_MINUTES})"
+            )
         return self
 
     def security_problems(self) -> list[str]:

@@ -145,3 +145,8 @@ class EmailTokenWrongPurpose(DomainError):
 class EmailNotVerified(DomainError):
     code = "email_not_verified"
     detail = "Confirm your email address first: we sent you a link (you can ask for another)."
+
+
+class AlreadyVerified(DomainError):
+    code = "already_verified"
+    detail = "This account's email address is already verified."

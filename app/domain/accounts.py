@@ -3,6 +3,8 @@
 from dataclasses import dataclass
 from datetime import datetime
 
+from app.domain.sessions import SessionRecord
+
 
 @dataclass(frozen=True, slots=True)
 class Account:
@@ -57,3 +59,12 @@ class UserFilter:
     search: str | None = None
     is_active: bool | None = None
     is_admin: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountExport:
+    """What the service holds about one account, as its owner downloads it."""
+
+    exported_at: datetime
+    account: Account
+    sessions: list[SessionRecord]

@@ -21,6 +21,10 @@ class SessionRecord:
     refresh_issued_at: datetime
     previous_refresh_jti: str | None = None
     revoked_at: datetime | None = None
+    # The session policy's limits as last granted (None: that limit was off); `expires_at`
+    # never lies past either. See app.services.session_policy.
+    absolute_expires_at: datetime | None = None
+    idle_expires_at: datetime | None = None
 
     def is_live(self, now: datetime) -> bool:
         """Not revoked and not expired."""

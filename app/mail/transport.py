@@ -13,10 +13,22 @@ import aiosmtplib
 from app.core.config import Settings
 
 
+class MailRejected(Exception):
+    """The mail server refused this message for good (a 5xx answer to its recipient or to its
+    content): sent again, it would be refused again."""
+
+
+def _permanent(error: aiosmtplib.SMTPRecipientsRefused | aiosmtplib.SMTPDataError) -> bool:
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+        return all(refused.code >= 500 for refused in error.recipients)
+    return error.code >= 500
+
+
 class MailTransport(Protocol):
     async def send(self, message: EmailMessage) -> None:
-        """Deliver `message`, or raise; a message may be sent again after a failure, so the
-        receiver can recognise it by its Message-ID."""
+        """Deliver `message`, or raise: MailRejected when sending it again is pointless. A message
+        may be sent again after another failure, so the receiver can recognise it by its
+        Message-ID."""
         ...
 
 
@@ -43,17 +55,24 @@ class SmtpTransport:
         self._tls = ssl.create_default_context(cafile=ca_file)
 
     async def send(self, message: EmailMessage) -> None:
-        await aiosmtplib.send(
-            message,
-            hostname=self._host,
-            port=self._port,
-            username=self._username,
-            password=self._password,
-            use_tls=self._security == "tls",
-            start_tls=self._security == "starttls",
-            tls_context=self._tls if self._security != "none" else None,
-            timeout=self._timeout,
-        )
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=self._host,
+                port=self._port,
+                username=self._username,
+                password=self._password,
+                use_tls=self._security == "tls",
+                start_tls=self._security == "starttls",
+                tls_context=self._tls if self._security != "none" else None,
+                timeout=self._timeout,
+            )
+        # Only what is about this message: a refused sender or password is the configuration's
+        # fault, and every mail waits for it to be mended.
+        except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPDataError) as error:
+            if _permanent(error):
+                raise MailRejected(f"{type(error).__name__}: {error}") from error
+            raise
 
 
 class FolderTransport:

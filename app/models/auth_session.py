@@ -26,3 +26,5 @@ class AuthSession(Base):
     refresh_issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
     previous_refresh_jti: Mapped[str | None] = mapped_column(String(32))
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    absolute_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    idle_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

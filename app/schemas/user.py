@@ -108,6 +108,15 @@ class AdminUserUpdate(BaseModel):
     password: NewPassword | None = None
     is_active: bool | None = None
     is_admin: bool | None = None
+    is_verified: bool | None = None
+
+
+class AccountDeletion(BaseModel):
+    """Deleting your own account takes your password."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password: Password
 
 
 class UserPage(BaseModel):

@@ -14,12 +14,12 @@ from uuid import uuid4
 
 from app.core.clock import Clock
 from app.core.config import Settings
-from app.core.errors import CurrentPasswordInvalid, EmailTaken, EmailTokenInvalid
+from app.core.errors import EmailTaken, EmailTokenInvalid
 from app.core.events import SecurityEvent, SecurityEvents
 from app.core.passwords import PasswordHasher
+from app.db.units import UnitOfWork
 from app.domain.accounts import Account, AccountChanges
 from app.domain.mail import Mail, TokenPurpose
-from app.domain.principals import Principal
 from app.services.email_tokens import EmailTokens
 from app.services.liveness import Liveness
 from app.services.lockout import LoginLockout
@@ -34,6 +34,8 @@ VERIFY_PATH = "/account/verify"
 RESET_PATH = "/account/reset-password"
 CONFIRM_EMAIL_PATH = "/account/confirm-email"
 UNDO_EMAIL_PATH = "/account/undo-email-change"
+# The notice to an address that someone tried to register again, when that must not be told.
+REGISTRATION_ATTEMPT = "registration_attempt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +125,7 @@ class AccountEmails:
         if account is None or not account.is_active:
             return None
         now = self._clock.now()
-        if kind == "registration_attempt":
+        if kind == REGISTRATION_ATTEMPT:
             mail = self._notice_mail(
                 kind, account, link=self._policy.link("/account/sign-in"), mail_id=request.id
             )
@@ -192,20 +194,9 @@ class AccountEmails:
         )
         await self.notify("password_changed", account, reset=True)
 
-    async def request_email_change(
-        self, principal: Principal, *, new_email: str, current_password: str
-    ) -> None:
+    async def request_email_change(self, account: Account, *, new_email: str) -> None:
         """Send a confirmation link to the new address; the account keeps the old one until
-        it is followed."""
-        found = await self._users.credentials_of(principal.account.id)
-        if found is None:
-            raise EmailTokenInvalid
-        valid, _ = await self._hasher.verify(current_password, found.hashed_password)
-        if not valid:
-            raise CurrentPasswordInvalid
-        account = found.account
-        if new_email == account.email:
-            return
+        it is followed. The caller has proved it is the owner (the current password)."""
         await self._users.ensure_available(
             email=new_email, username=account.username, except_id=account.id
         )
@@ -307,6 +298,16 @@ class AccountEmails:
             kind, account, mail_id=new_mail_id(), link=links.get(kind, ""), **more
         )
         await self._mail.enqueue(mail, now=self._clock.now())
+
+    async def erase(self, account: Account, *, after: UnitOfWork[None]) -> None:
+        """After `after` (the account's removal), forget every mail still queued to the
+        account's address and queue one last notice to it, in one transaction."""
+        farewell = self._notice_mail(
+            "account_deleted", account, mail_id=new_mail_id(), link=self._policy.link("/")
+        )
+        await self._mail.forget_address(
+            account.email, now=self._clock.now(), farewell=farewell, after=after
+        )
 
     async def send_verification(self, account: Account) -> None:
         """A verification link for an account the caller already knows (a new one, or one an

@@ -25,11 +25,13 @@ from app.domain.accounts import Account, NewAccount
 from app.domain.principals import ClientInfo, CsrfProof, Principal
 from app.domain.sessions import RefreshGrant, RotationOutcome, SessionRecord
 from app.schemas.user import UserCreate, normalize_email
-from app.services.account_emails import AccountEmails
+from app.services.account_emails import REGISTRATION_ATTEMPT, AccountEmails
 from app.services.liveness import Liveness
 from app.services.lockout import LoginLockout
+from app.services.mail_requests import MailRequests
 from app.services.passwords import PasswordPolicy
 from app.services.rate_limit import LOGIN_ACCOUNT, RateLimiter
+from app.services.session_policy import SessionPolicy
 from app.storage.protocols import SessionStore
 from app.storage.users import UserStore
 
@@ -51,7 +53,7 @@ class SessionTokens:
 
     codec: TokenCodec
     access_lifetime: timedelta
-    session_lifetime: timedelta
+    policy: SessionPolicy
     reuse_grace: timedelta
     csrf_key: str
 
@@ -60,7 +62,7 @@ class SessionTokens:
         return cls(
             codec=codec,
             access_lifetime=timedelta(minutes=settings.ACCESS_TOKEN_EXPIRE_MINUTES),
-            session_lifetime=timedelta(days=settings.REFRESH_TOKEN_EXPIRE_DAYS),
+            policy=SessionPolicy.from_settings(settings),
             reuse_grace=timedelta(seconds=settings.REFRESH_REUSE_GRACE_SECONDS),
             csrf_key=settings.signing_key,
         )
@@ -120,12 +122,14 @@ class AuthService:
         limiter: RateLimiter,
         lockout: LoginLockout,
         emails: AccountEmails,
+        mail_requests: MailRequests,
         events: SecurityEvents,
         clock: Clock,
         require_verified: bool,
         notify_new_device: bool,
     ) -> None:
         self._emails = emails
+        self._mail_requests = mail_requests
         self._require_verified = require_verified
         self._notify_new_device = notify_new_device
         self._users = users
@@ -145,9 +149,11 @@ class AuthService:
 
         When verified addresses are required, an address that has an account gets a notice
         instead, and the caller the same answer as for a new one (None here): registering
-        must not tell whose address is known.
+        must not tell whose address is known. Either way a mail goes to the address, so each
+        registration spends the address's mail budget first, known or not.
         """
         await self._passwords.check(data.password, email=data.email, username=data.username)
+        await self._mail_requests.spend(data.email)
         hashed_password = await self._hasher.hash(data.password)
         try:
             account = await self._users.create(
@@ -162,7 +168,7 @@ class AuthService:
         except EmailTaken:
             if not self._require_verified:
                 raise
-            await self._emails.request("registration_attempt", data.email)
+            await self._emails.request(REGISTRATION_ATTEMPT, data.email)
             return None
         self._events.emit(SecurityEvent.REGISTERED, user_id=account.id)
         await self._emails.send_verification(account)
@@ -228,12 +234,14 @@ class AuthService:
         user_agent = (client.user_agent or "")[:MAX_USER_AGENT_LENGTH] or None
         device = describe_device(user_agent or "")
         session_id, refresh_token_id, access_token_id = new_token_ids(3)
+        policy = self._tokens.policy
+        absolute_end = policy.absolute_end(now)
         session = SessionRecord(
             id=session_id,
             user_id=account.id,
             created_at=now,
             last_seen_at=now,
-            expires_at=now + self._tokens.session_lifetime,
+            expires_at=policy.expiry(now, absolute_end=absolute_end),
             ip_address=client.ip_address,
             user_agent=user_agent,
             browser=device.browser,
@@ -241,6 +249,8 @@ class AuthService:
             device_type=device.device_type,
             refresh_jti=refresh_token_id,
             refresh_issued_at=now,
+            absolute_expires_at=absolute_end,
+            idle_expires_at=policy.idle_end(now),
         )
         await self._sessions.create(session)
         self._events.emit(SecurityEvent.LOGIN_SUCCEEDED, user_id=account.id, session_id=session.id)
@@ -276,14 +286,17 @@ class AuthService:
             self._events.emit(SecurityEvent.REFRESH_REJECTED, user_id=claims.user_id)
             raise SessionRevoked
         refresh_token_id, access_token_id = new_token_ids(2)
-        # The store checks that the session belongs to the token's user.
+        policy = self._tokens.policy
+        # The store checks that the session belongs to the token's user, and holds its
+        # absolute end, by which it caps the expiry.
         rotation = await self._sessions.rotate(
             claims.session_id,
             user_id=claims.user_id,
             presented_jti=claims.token_id,
             new_jti=refresh_token_id,
             now=now,
-            expires_at=now + self._tokens.session_lifetime,
+            expires_at=policy.expiry(now, absolute_end=None),
+            idle_expires_at=policy.idle_end(now),
             grace=self._tokens.reuse_grace,
         )
         if rotation.outcome is RotationOutcome.REUSED:

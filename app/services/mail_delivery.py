@@ -17,13 +17,19 @@ from app.core.events import SecurityEvent, SecurityEvents
 from app.core.logging import get_logger
 from app.domain.mail import Mail
 from app.mail.render import MailRenderer
-from app.mail.transport import MailTransport
+from app.mail.transport import MailRejected, MailTransport
 from app.services.account_emails import AccountEmails, is_request
 from app.storage.mail import DROPPED, FAILED, SENT, MailStore
 
 LEASE = timedelta(minutes=2)
 BATCH = 20
-_logger = get_logger("app.mail")
+# A round starts no send once half its lease is gone: the other half is for the last send to
+# finish before another worker may take the mails this one holds. The rest of the batch waits
+# for the lease to end, then goes with whichever worker takes it.
+SEND_WITHIN = LEASE / 2
+# 2 ** 17 s is beyond any MAIL_RETRY_MAX_SECONDS; a mail retried a thousand times must not
+# overflow the float.
+MAX_BACKOFF_EXPONENT = 17
 
 
 class MailDelivery:
@@ -52,11 +58,17 @@ class MailDelivery:
         self._give_up_after = give_up_after
         # Without a mail server the mails go to files; the log then says what to click.
         self._log_links = log_links
+        # Bound here, after the app configured logging: bound at import, it would keep the
+        # default configuration (plain lines on stdout).
+        self._logger = get_logger("app.mail")
 
     async def deliver_due(self) -> int:
         """One round: every due mail this worker could lease; how many it leased."""
-        leased = await self._mail.claim(now=self._clock.now(), lease=LEASE, limit=BATCH)
+        claimed_at = self._clock.now()
+        leased = await self._mail.claim(now=claimed_at, lease=LEASE, limit=BATCH)
         for mail in leased:
+            if self._clock.now() - claimed_at >= SEND_WITHIN:
+                break
             await self._deliver(mail)
         return len(leased)
 
@@ -75,40 +87,54 @@ class MailDelivery:
             await self._transport.send(message)
         except StoreUnavailable:
             raise
+        except MailRejected as refusal:
+            await self._give_up(mail or leased, "mail_refused", str(refusal))
+            return
         except Exception as error:
             await self._retry_later(mail or leased, error)
             return
         await self._mail.finish(mail, outcome=SENT, now=self._clock.now())
         self._events.emit(SecurityEvent.MAIL_SENT, kind=mail.kind)
         link = mail.payload.get("link") if self._log_links else None
-        _logger.info("mail_sent", mail_id=mail.id, kind=mail.kind, link=link)
+        self._logger.info("mail_sent", mail_id=mail.id, kind=mail.kind, link=link)
 
     async def _retry_later(self, mail: Mail, error: Exception) -> None:
         now = self._clock.now()
         reason = f"{type(error).__name__}: {error}"
         if mail.created_at is not None and now - mail.created_at > self._give_up_after:
-            await self._mail.finish(mail, outcome=FAILED, now=now)
-            self._events.emit(SecurityEvent.MAIL_FAILED, kind=mail.kind)
-            _logger.error("mail_given_up", mail_id=mail.id, kind=mail.kind, reason=reason)
+            await self._give_up(mail, "mail_given_up", reason)
             return
         # 1, 2, 4... seconds apart, capped.
-        delay = min(self._retry_max, 2.0**mail.attempts)
+        delay = min(self._retry_max, 2.0 ** min(mail.attempts, MAX_BACKOFF_EXPONENT))
         await self._mail.retry(mail, at=now + timedelta(seconds=delay), error=reason)
-        _logger.warning(
+        self._logger.warning(
             "mail_send_failed", mail_id=mail.id, kind=mail.kind, retry_in=delay, reason=reason
         )
+
+    async def _give_up(self, mail: Mail, event: str, reason: str) -> None:
+        """Mark the mail failed; the store forgets its payload (and token) and address."""
+        await self._mail.finish(mail, outcome=FAILED, now=self._clock.now())
+        self._events.emit(SecurityEvent.MAIL_FAILED, kind=mail.kind)
+        self._logger.error(event, mail_id=mail.id, kind=mail.kind, reason=reason)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set, finishing the round under way (a mail half-handled
         would be left leased until its lease ran out); a store that is down only delays mail."""
+        # Each round starts a poll after the last; the first a poll after start-up, when the
+        # service has begun taking requests.
+        await self._pause(stop)
         while not stop.is_set():
             try:
                 while not stop.is_set() and await self.deliver_due():
                     pass
             except StoreUnavailable:
-                _logger.warning("mail_outbox_unavailable")
+                self._logger.warning("mail_outbox_unavailable")
             except Exception:
                 # The worker must outlive whatever one round ran into.
-                _logger.exception("mail_delivery_error")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self._poll)
+                self._logger.exception("mail_delivery_error")
+            await self._pause(stop)
+
+    async def _pause(self, stop: asyncio.Event) -> None:
+        """Wait a poll, or until `stop` is set."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=self._poll)

@@ -4,12 +4,19 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from app.core.clock import Clock
-from app.core.errors import CurrentPasswordInvalid, LastAdmin, UserNotFound
+from app.core.errors import AlreadyVerified, CurrentPasswordInvalid, LastAdmin, UserNotFound
 from app.core.events import SecurityEvent, SecurityEvents
 from app.core.passwords import PasswordHasher
-from app.domain.accounts import Account, AccountChanges, NewAccount, UserFilter
+from app.domain.accounts import (
+    Account,
+    AccountChanges,
+    AccountExport,
+    NewAccount,
+    UserFilter,
+)
 from app.domain.principals import Principal
 from app.schemas.user import AdminUserUpdate, ProfileUpdate, UserCreate, normalize_email
+from app.services.account_emails import AccountEmails
 from app.services.liveness import Liveness
 from app.services.passwords import PasswordPolicy
 from app.storage.protocols import SessionStore
@@ -29,10 +36,12 @@ class UserService:
         liveness: Liveness,
         hasher: PasswordHasher,
         passwords: PasswordPolicy,
+        emails: AccountEmails,
         events: SecurityEvents,
         clock: Clock,
     ) -> None:
         self._users = users
+        self._emails = emails
         self._sessions = sessions
         self._liveness = liveness
         self._hasher = hasher
@@ -49,28 +58,30 @@ class UserService:
         return await self._hasher.hash(password)
 
     async def update_profile(self, principal: Principal, changes: ProfileUpdate) -> Account:
-        """Change the caller's own username, email or password.
+        """Change the caller's own username or password, and ask for an email change.
 
-        Email and password changes need the current password; a password change ends every
-        other session of the user.
+        Email and password changes need the current password. A password change ends every
+        other session of the user and tells the owner by mail. A new email is not the
+        account's until confirmed from that address: the account returned still has the old
+        one, and a link is on its way to the new one.
         """
         found = await self._users.credentials_of(principal.account.id)
         if found is None:
             raise UserNotFound
         current = found.account
-        if changes.password is not None or (
-            changes.email is not None and changes.email != current.email
-        ):
+        new_email = changes.email if changes.email not in (None, current.email) else None
+        if changes.password is not None or new_email is not None:
             valid, _ = await self._hasher.verify(
                 changes.current_password or "", found.hashed_password
             )
             if not valid:
                 raise CurrentPasswordInvalid
-        email = changes.email or current.email
         username = changes.username or current.username
-        await self._users.ensure_available(email=email, username=username, except_id=current.id)
+        await self._users.ensure_available(
+            email=new_email or current.email, username=username, except_id=current.id
+        )
         hashed_password = await self._new_password_hash(
-            changes.password, email=email, username=username
+            changes.password, email=current.email, username=username
         )
         if hashed_password is not None:
             # Before the change is stored: should storing it fail, the user signs in again with
@@ -83,11 +94,51 @@ class UserService:
             )
         account = await self._users.update(
             current.id,
-            AccountChanges(email=email, username=username, hashed_password=hashed_password),
+            AccountChanges(username=username, hashed_password=hashed_password),
             now=self._clock.now(),
         )
         self._liveness.forget_user(account.id)
+        if hashed_password is not None:
+            await self._emails.notify("password_changed", account, reset=False)
+        if new_email is not None:
+            await self._emails.request_email_change(account, new_email=new_email)
         return account
+
+    async def delete_account(self, principal: Principal, password: str) -> None:
+        """Delete the caller's account, on their password: every session ends, the account's
+        row and everything keyed to it go, and a last notice goes to the address. The security
+        events keep the account's id, never its address."""
+        found = await self._users.credentials_of(principal.account.id)
+        if found is None:
+            raise UserNotFound
+        account = found.account
+        valid, _ = await self._hasher.verify(password, found.hashed_password)
+        if not valid:
+            raise CurrentPasswordInvalid
+        if (
+            account.is_admin
+            and account.is_active
+            and await self._users.count_active_admins(except_id=account.id) == 0
+        ):
+            raise LastAdmin
+        revoked = await self._sessions.revoke_all(account.id, now=self._clock.now())
+        await self._emails.erase(account, after=self._users.delete_unit(account.id))
+        self._liveness.forget_user(account.id)
+        self._events.emit(
+            SecurityEvent.ACCOUNT_DELETED, user_id=account.id, sessions_revoked=revoked
+        )
+
+    async def export(self, principal: Principal) -> AccountExport:
+        """What the service holds about the caller, for them to keep."""
+        now = self._clock.now()
+        account = await self._users.get(principal.account.id)
+        if account is None:
+            raise UserNotFound
+        return AccountExport(
+            exported_at=now,
+            account=account,
+            sessions=await self._sessions.list_live(account.id, now),
+        )
 
     async def get_user(self, user_id: int) -> Account:
         """A user, for an admin."""
@@ -122,11 +173,18 @@ class UserService:
         current = await self._users.get(user_id)
         if current is None:
             raise UserNotFound
+        moves_email = changes.email is not None and changes.email != current.email
+        # A new address is unproven until its owner follows a link, unless the admin says
+        # otherwise in the same change.
+        verified = changes.is_verified
+        if moves_email and verified is None:
+            verified = False
         change = AccountChanges(
             email=changes.email,
             username=changes.username,
             is_active=changes.is_active,
             is_admin=changes.is_admin,
+            is_verified=verified,
         )
         # The plain case is refused before anything changes; the store refuses the rest, such
         # as two admins demoting each other at once.
@@ -158,7 +216,20 @@ class UserService:
             **actor,
             fields=sorted(changes.model_fields_set),
         )
+        if hashed_password is not None:
+            await self._emails.notify("password_changed", account, reset=False)
+        if moves_email:
+            await self._emails.notify(
+                "email_replaced", current, old_email=current.email, new_email=account.email
+            )
         return account
+
+    async def send_verification(self, user_id: int) -> None:
+        """An admin's request to mail a user a new verification link (voiding older ones)."""
+        account = await self.get_user(user_id)
+        if account.is_verified:
+            raise AlreadyVerified
+        await self._emails.send_verification(account)
 
     async def user_by_email(self, email: str) -> Account:
         """The account with this email (normalised as at sign-up), for an operator."""
@@ -167,9 +238,9 @@ class UserService:
             raise UserNotFound(f"No user has the email {email}.")
         return found.account
 
-    async def create_user(self, data: UserCreate, *, is_admin: bool) -> Account:
+    async def create_user(self, data: UserCreate, *, is_admin: bool, is_verified: bool) -> Account:
         """An operator's new account: active, an admin when asked, its password under the
-        policy."""
+        policy; an address not known to be the user's is mailed a verification link."""
         await self._users.ensure_available(email=data.email, username=data.username)
         await self._passwords.check(data.password, email=data.email, username=data.username)
         account = await self._users.create(
@@ -179,6 +250,7 @@ class UserService:
                 hashed_password=await self._hasher.hash(data.password),
                 is_admin=is_admin,
                 created_at=self._clock.now(),
+                is_verified=is_verified,
             )
         )
         self._events.emit(
@@ -189,4 +261,6 @@ class UserService:
             created=True,
             is_admin=is_admin,
         )
+        if not is_verified:
+            await self._emails.send_verification(account)
         return account

@@ -106,6 +106,20 @@ class MailStore:
 
         return await self._db.run(issue)
 
+    async def forget_address(
+        self, address: str, *, now: datetime, farewell: Mail, after: UnitOfWork[T]
+    ) -> T:
+        """After `after` (the account's removal), drop every mail not yet sent to `address`,
+        and queue `farewell` to it, in one transaction."""
+
+        def forget(db: Connection) -> T:
+            result = after(db)
+            db.execute(delete(_OUTBOX).where(_O.address == address, _O.done_at.is_(None)))
+            db.execute(insert(_OUTBOX), _outbox_values(farewell, now))
+            return result
+
+        return await self._db.run(forget)
+
     async def claim(self, *, now: datetime, lease: timedelta, limit: int) -> list[Mail]:
         """Lease up to `limit` due mails to this worker until `now + lease`: no other worker
         takes them meanwhile, and if this one dies, they are due again when the lease ends."""

@@ -26,6 +26,7 @@ class SessionStore(Protocol):
         new_jti: str,
         now: datetime,
         expires_at: datetime,
+        idle_expires_at: datetime | None,
         grace: timedelta,
     ) -> Rotation:
         """Atomically replace the current refresh jti, or report why not.
@@ -34,6 +35,9 @@ class SessionStore(Protocol):
         `grace` of the last rotation is GRACE; any other stale jti is REUSED and revokes the
         session. `Rotation.current` is the refresh token the session accepts next after
         ROTATED (the new one) and GRACE (the current one), and None after REUSED and DEAD.
+
+        ROTATED extends the session to `expires_at`, or only to its `absolute_expires_at` when
+        that comes first, and records `idle_expires_at`.
         """
         ...
 

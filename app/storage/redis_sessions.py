@@ -16,30 +16,48 @@ from redis.asyncio import Redis, RedisCluster
 from app.domain.sessions import RefreshGrant, Rotation, RotationOutcome, SessionRecord
 
 SCRIPT_BATCH = 100
-_TIMES = ("created_at", "last_seen_at", "expires_at", "refresh_issued_at", "revoked_at")
+_TIMES = (
+    "created_at",
+    "last_seen_at",
+    "expires_at",
+    "refresh_issued_at",
+    "revoked_at",
+    "absolute_expires_at",
+    "idle_expires_at",
+)
 _FIELDS = tuple(field.name for field in fields(SessionRecord))
 
 # KEYS[3], the global live index, is passed only on a single server: on a cluster it lives in
-# another slot, where no script may reach it.
+# another slot, where no script may reach it. ARGV: the presented and the new jti, now, the
+# expiry asked for, the grace, the session id, the live-index member, the idle end ('' for
+# none). The new expiry is the one asked for or the session's absolute end, whichever comes
+# first, chosen between the two stored texts so that it reads back exactly; it is returned.
 _ROTATE = """
 local live = KEYS[3]
 local s = redis.call('HMGET', KEYS[1], 'refresh_jti', 'previous_refresh_jti',
-                     'refresh_issued_at', 'expires_at')
+                     'refresh_issued_at', 'expires_at', 'absolute_expires_at')
 local now = tonumber(ARGV[3])
 if not s[1] or tonumber(s[4]) <= now then
   if live then redis.call('ZREM', live, ARGV[7]) end
   return {'dead'}
 end
 if s[1] == ARGV[1] then
+  local expires = ARGV[4]
+  if s[5] and tonumber(s[5]) < tonumber(expires) then expires = s[5] end
   redis.call('HSET', KEYS[1], 'previous_refresh_jti', s[1], 'refresh_jti', ARGV[2],
-             'refresh_issued_at', ARGV[3], 'last_seen_at', ARGV[3], 'expires_at', ARGV[4])
-  local expiry = math.ceil(tonumber(ARGV[4]))
+             'refresh_issued_at', ARGV[3], 'last_seen_at', ARGV[3], 'expires_at', expires)
+  if ARGV[8] == '' then
+    redis.call('HDEL', KEYS[1], 'idle_expires_at')
+  else
+    redis.call('HSET', KEYS[1], 'idle_expires_at', ARGV[8])
+  end
+  local expiry = math.ceil(tonumber(expires))
   redis.call('EXPIREAT', KEYS[1], expiry)
-  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[6])
+  redis.call('ZADD', KEYS[2], expires, ARGV[6])
   redis.call('EXPIREAT', KEYS[2], expiry, 'NX')
   redis.call('EXPIREAT', KEYS[2], expiry, 'GT')
-  if live then redis.call('ZADD', live, 'XX', 'GT', ARGV[4], ARGV[7]) end
-  return {'rotated'}
+  if live then redis.call('ZADD', live, 'XX', 'GT', expires, ARGV[7]) end
+  return {'rotated', expires}
 end
 if s[2] == ARGV[1] and now - tonumber(s[3]) <= tonumber(ARGV[5]) then
   return {'grace', s[1], s[3], s[4]}
@@ -132,6 +150,17 @@ def _decode(raw: dict[str, str]) -> SessionRecord:
     return SessionRecord(**values)
 
 
+def _rotation(result: list[str], *, new_jti: str, now: datetime) -> Rotation:
+    """The rotation script's answer as a Rotation."""
+    outcome = RotationOutcome(result[0])
+    if outcome is RotationOutcome.ROTATED:
+        return Rotation(outcome, RefreshGrant(new_jti, now, _time(result[1])))
+    if outcome is RotationOutcome.GRACE:
+        jti, issued_at, expires_at = result[1:]
+        return Rotation(outcome, RefreshGrant(jti, _time(issued_at), _time(expires_at)))
+    return Rotation(outcome, None)
+
+
 class RedisSessionStore:
     def __init__(self, client: "Redis | RedisCluster", *, prefix: str) -> None:
         self._redis = client
@@ -184,6 +213,7 @@ class RedisSessionStore:
         new_jti: str,
         now: datetime,
         expires_at: datetime,
+        idle_expires_at: datetime | None,
         grace: timedelta,
     ) -> Rotation:
         member = _live_member(user_id, session_id)
@@ -196,28 +226,22 @@ class RedisSessionStore:
             grace.total_seconds(),
             session_id,
             member,
+            repr(idle_expires_at.timestamp()) if idle_expires_at else "",
         ]
         # redis-py loads the script again when a restarted or flushed Redis has forgotten it.
         result = await self._rotate(keys=keys, args=args)
-        outcome = RotationOutcome(result[0])
+        rotation = _rotation(result, new_jti=new_jti, now=now)
         if self._cluster:
-            await self._update_live_index_on_cluster(outcome, member, expires_at)
-        if outcome is RotationOutcome.ROTATED:
-            return Rotation(outcome, RefreshGrant(new_jti, now, expires_at))
-        if outcome is RotationOutcome.GRACE:
-            jti, issued_at, session_expires_at = result[1:]
-            return Rotation(outcome, RefreshGrant(jti, _time(issued_at), _time(session_expires_at)))
-        return Rotation(outcome, None)
+            await self._update_live_index_on_cluster(rotation, member)
+        return rotation
 
-    async def _update_live_index_on_cluster(
-        self, outcome: RotationOutcome, member: str, expires_at: datetime
-    ) -> None:
+    async def _update_live_index_on_cluster(self, rotation: Rotation, member: str) -> None:
         """What the script does to the live index on a single server, as a second round trip."""
-        if outcome is RotationOutcome.ROTATED:
+        if rotation.outcome is RotationOutcome.ROTATED and rotation.current is not None:
             await self._redis.zadd(
-                self._live_key, {member: expires_at.timestamp()}, xx=True, gt=True
+                self._live_key, {member: rotation.current.expires_at.timestamp()}, xx=True, gt=True
             )
-        elif outcome is not RotationOutcome.GRACE:
+        elif rotation.outcome is not RotationOutcome.GRACE:
             await self._redis.zrem(self._live_key, member)
 
     async def touch(self, session_id: str, *, user_id: int, now: datetime) -> None:

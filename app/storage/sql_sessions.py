@@ -10,8 +10,20 @@ from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
+from app.db.base import UtcDateTime
 from app.db.statements import PreparedStatement
 from app.domain.sessions import RefreshGrant, Rotation, RotationOutcome, SessionRecord
 from app.models import AuthSession
@@ -25,8 +37,10 @@ _OWNED = (_C.id == bindparam("p_id"), _C.user_id == bindparam("p_user_id"))
 
 _INSERT = PreparedStatement(insert(_SESSIONS))
 _SELECT_ONE = PreparedStatement(select(_SESSIONS).where(*_OWNED))
+_EXTENDED_TO = bindparam("p_expires_at", type_=UtcDateTime())
 # The swap is one conditional UPDATE: of racing callers presenting the current jti, exactly one
-# matches it.
+# matches it. The row knows the session's absolute end, so the UPDATE caps the new expiry and
+# returns it.
 _ROTATE = PreparedStatement(
     update(_SESSIONS)
     .where(*_OWNED, _C.refresh_jti == bindparam("p_presented_jti"), *_LIVE)
@@ -35,8 +49,12 @@ _ROTATE = PreparedStatement(
         refresh_jti=bindparam("p_new_jti"),
         refresh_issued_at=bindparam("p_now"),
         last_seen_at=bindparam("p_now"),
-        expires_at=bindparam("p_expires_at"),
+        idle_expires_at=bindparam("p_idle_expires_at"),
+        expires_at=case(
+            (_C.absolute_expires_at < _EXTENDED_TO, _C.absolute_expires_at), else_=_EXTENDED_TO
+        ),
     )
+    .returning(_C.expires_at)
 )
 _REVOKE_ONE = PreparedStatement(
     update(_SESSIONS).where(*_OWNED, *_LIVE).values(revoked_at=bindparam("p_now"))
@@ -109,6 +127,7 @@ class SqlSessionStore:
         new_jti: str,
         now: datetime,
         expires_at: datetime,
+        idle_expires_at: datetime | None,
         grace: timedelta,
     ) -> Rotation:
         owned = {"p_id": session_id, "p_user_id": user_id}
@@ -122,10 +141,12 @@ class SqlSessionStore:
                     "p_new_jti": new_jti,
                     "p_now": now,
                     "p_expires_at": expires_at,
+                    "p_idle_expires_at": idle_expires_at,
                 },
-            )
-            if swapped.rowcount == 1:
-                return Rotation(RotationOutcome.ROTATED, RefreshGrant(new_jti, now, expires_at))
+            ).first()
+            if swapped is not None:
+                extended_to = swapped["expires_at"]
+                return Rotation(RotationOutcome.ROTATED, RefreshGrant(new_jti, now, extended_to))
             row = _SELECT_ONE.execute(db, owned).first()
             if row is None:
                 return Rotation(RotationOutcome.DEAD, None)

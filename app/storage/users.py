@@ -205,6 +205,9 @@ class UserStore:
         return apply
 
     async def delete(self, user_id: int) -> None:
+        await self._db.run(self.delete_unit(user_id))
+
+    def delete_unit(self, user_id: int) -> UnitOfWork[None]:
         """Remove an account with what references it in SQL (sessions of the embedded store,
         email tokens), refusing (LastAdmin) to remove the last active admin."""
 
@@ -215,7 +218,7 @@ class UserStore:
             if _count_active_admins(db) == 0:
                 raise LastAdmin
 
-        await self._db.run(delete_user)
+        return delete_user
 
     async def page(
         self, where: UserFilter, *, limit: int, offset: int

@@ -18,7 +18,7 @@ from schemathesis.checks import (
 )
 
 from tests.factories import ADMIN_EMAIL, ADMIN_PASSWORD
-from tests.routes import HEALTH, LOGIN, LOGOUT, ME, METRICS, OPENAPI, ROOT, SESSIONS
+from tests.routes import HEALTH, LOGIN, LOGOUT, ME, METRICS, MY_DATA, OPENAPI, ROOT, SESSIONS
 from tests.servers import running_server
 
 CHECKS = [
@@ -85,5 +85,6 @@ def test_openapi_contract_holds(base_url: str, admin_headers: dict[str, str]) ->
         f"GET {HEALTH}",
         f"GET {METRICS}",
         f"GET {ME}",
+        f"GET {MY_DATA}",
         f"GET {SESSIONS}",
     }

@@ -1,9 +1,10 @@
 """The session store's contract, kept by every backend that implements it (see conftest.py)."""
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from app.domain.sessions import RefreshGrant, Rotation, RotationOutcome
+from app.domain.sessions import RefreshGrant, Rotation, RotationOutcome, SessionRecord
 from app.storage.protocols import SessionStore
 from tests.factories import ADMIN_ID, session_record
 
@@ -34,6 +35,7 @@ async def test_rotation_outcomes(sessions: SessionStore) -> None:
             new_jti=new,
             now=at,
             expires_at=expires,
+            idle_expires_at=None,
             grace=GRACE,
         )
 
@@ -76,6 +78,7 @@ async def test_racing_rotations_have_one_winner(sessions: SessionStore) -> None:
                 new_jti=f"child-{index}",
                 now=NOW + timedelta(seconds=1),
                 expires_at=NOW + timedelta(days=7),
+                idle_expires_at=None,
                 grace=GRACE,
             )
             for index in range(8)
@@ -95,6 +98,7 @@ async def test_a_rotation_for_another_user_changes_nothing(sessions: SessionStor
         new_jti="stolen",
         now=NOW,
         expires_at=NOW + timedelta(days=7),
+        idle_expires_at=None,
         grace=GRACE,
     )
     assert rotation.outcome is RotationOutcome.DEAD
@@ -125,3 +129,137 @@ async def test_touch_revoke_list_and_count(sessions: SessionStore) -> None:
     assert await sessions.list_live(ADMIN_ID, NOW) == []
     assert await sessions.count_live(NOW) == 0
     await sessions.ping()
+
+
+# --- the session policy's limits ----------------------------------------------------------------
+
+
+def _limited(*, absolute: timedelta | None, idle: timedelta | None) -> SessionRecord:
+    """A session signed in at NOW under limits; it ends at the first of its ends."""
+    session = session_record(NOW)
+    absolute_end = NOW + absolute if absolute else None
+    idle_end = NOW + idle if idle else None
+    ends = [end for end in (session.expires_at, absolute_end, idle_end) if end is not None]
+    return replace(
+        session,
+        expires_at=min(ends),
+        absolute_expires_at=absolute_end,
+        idle_expires_at=idle_end,
+    )
+
+
+async def _rotate(
+    sessions: SessionStore,
+    session: SessionRecord,
+    *,
+    at: datetime,
+    presented: str = "jti-0",
+    new: str = "jti-1",
+    idle_end: datetime | None = None,
+) -> Rotation:
+    """Rotate as the service would: a refresh lifetime, or up to the idle end if it is sooner."""
+    return await sessions.rotate(
+        session.id,
+        user_id=session.user_id,
+        presented_jti=presented,
+        new_jti=new,
+        now=at,
+        expires_at=min(end for end in (at + timedelta(days=7), idle_end) if end is not None),
+        idle_expires_at=idle_end,
+        grace=GRACE,
+    )
+
+
+async def test_the_limits_are_stored_with_the_session(sessions: SessionStore) -> None:
+    session = _limited(absolute=timedelta(days=30), idle=timedelta(hours=1))
+    await sessions.create(session)
+    assert await sessions.get(session.id, user_id=ADMIN_ID) == session
+    assert await sessions.list_live(ADMIN_ID, NOW) == [session]
+
+
+async def test_a_rotation_never_extends_a_session_past_its_absolute_end(
+    sessions: SessionStore,
+) -> None:
+    session = _limited(absolute=timedelta(days=10), idle=None)
+    await sessions.create(session)
+    # Far from the absolute end, the full extension.
+    early = NOW + timedelta(days=1)
+    rotated = await _rotate(sessions, session, at=early)
+    assert rotated == Rotation(
+        RotationOutcome.ROTATED, RefreshGrant("jti-1", early, early + timedelta(days=7))
+    )
+    # Within a refresh lifetime of it, only up to it, as the store and the grant say.
+    late = NOW + timedelta(days=5)
+    capped = await _rotate(sessions, session, at=late, presented="jti-1", new="jti-2")
+    absolute_end = NOW + timedelta(days=10)
+    assert capped == Rotation(RotationOutcome.ROTATED, RefreshGrant("jti-2", late, absolute_end))
+    stored = await sessions.get(session.id, user_id=ADMIN_ID)
+    assert stored is not None
+    assert (stored.expires_at, stored.absolute_expires_at) == (absolute_end, absolute_end)
+    # The previous token's grace hands out the capped grant, not a longer one.
+    grace = await _rotate(sessions, session, at=late + GRACE / 2, presented="jti-1", new="x")
+    assert grace == Rotation(RotationOutcome.GRACE, capped.current)
+    # At the absolute end exactly the session is over; an instant before, it is not.
+    just_before = absolute_end - timedelta(microseconds=1)
+    last = await _rotate(sessions, session, at=just_before, presented="jti-2", new="jti-3")
+    assert last == Rotation(
+        RotationOutcome.ROTATED, RefreshGrant("jti-3", just_before, absolute_end)
+    )
+    dead = await _rotate(sessions, session, at=absolute_end, presented="jti-3", new="jti-4")
+    assert dead == Rotation(RotationOutcome.DEAD, None)
+    assert await sessions.list_live(ADMIN_ID, absolute_end) == []
+    assert await sessions.count_live(absolute_end) == 0
+
+
+async def test_a_session_not_refreshed_before_its_idle_end_is_over(
+    sessions: SessionStore,
+) -> None:
+    idle = timedelta(hours=1)
+    session = _limited(absolute=None, idle=idle)
+    await sessions.create(session)
+    assert session.expires_at == NOW + idle
+    # Refreshed in time: the idle end moves with the refresh, and the expiry with it.
+    used = NOW + timedelta(minutes=59)
+    rotation = await _rotate(sessions, session, at=used, idle_end=used + idle)
+    assert rotation.outcome is RotationOutcome.ROTATED
+    stored = await sessions.get(session.id, user_id=ADMIN_ID)
+    assert stored is not None
+    assert (stored.expires_at, stored.idle_expires_at) == (used + idle, used + idle)
+    # At the idle end exactly, as at any expiry, the session is over.
+    ends = replace(_limited(absolute=None, idle=idle), id="idle-at-the-edge")
+    await sessions.create(ends)
+    assert (await _rotate(sessions, ends, at=NOW + idle)).outcome is RotationOutcome.DEAD
+
+
+async def test_an_idle_timeout_turned_off_is_forgotten_at_the_next_rotation(
+    sessions: SessionStore,
+) -> None:
+    session = _limited(absolute=None, idle=timedelta(hours=1))
+    await sessions.create(session)
+    later = NOW + timedelta(minutes=10)
+    assert (await _rotate(sessions, session, at=later)).outcome is RotationOutcome.ROTATED
+    stored = await sessions.get(session.id, user_id=ADMIN_ID)
+    assert stored is not None
+    assert (stored.idle_expires_at, stored.expires_at) == (None, later + timedelta(days=7))
+
+
+async def test_racing_rotations_at_the_absolute_end_share_one_capped_grant(
+    sessions: SessionStore,
+) -> None:
+    session = _limited(absolute=timedelta(days=1), idle=None)
+    await sessions.create(session)
+    absolute_end = NOW + timedelta(days=1)
+    at = absolute_end - timedelta(seconds=2)
+    outcomes = await asyncio.gather(
+        *(_rotate(sessions, session, at=at, new=f"child-{index}") for index in range(8))
+    )
+    assert [o.outcome for o in outcomes].count(RotationOutcome.ROTATED) == 1
+    grants = {o.current for o in outcomes}
+    assert len(grants) == 1
+    (grant,) = grants
+    assert grant is not None
+    assert grant.expires_at == absolute_end
+    # And once the end has passed, neither the winner's token nor the losers' gets through.
+    for presented in (grant.jti, "jti-0"):
+        late = await _rotate(sessions, session, at=absolute_end, presented=presented, new="x")
+        assert late.outcome is RotationOutcome.DEAD

@@ -136,3 +136,15 @@ def test_the_development_preset_relaxes_only_the_budgets_left_unset() -> None:
 def test_production_refuses_the_development_preset() -> None:
     with pytest.raises(ValidationError, match="PRESET=development"):
         Settings(_env_file=None, ENVIRONMENT="production", PRESET="development")
+
+
+@pytest.mark.parametrize("idle", [1, 29])
+def test_an_idle_timeout_shorter_than_an_access_token_is_refused(idle: int) -> None:
+    with pytest.raises(ValidationError, match="SESSION_IDLE_TIMEOUT_MINUTES must be 0"):
+        _settings(SESSION_IDLE_TIMEOUT_MINUTES=idle, ACCESS_TOKEN_EXPIRE_MINUTES=30)
+
+
+@pytest.mark.parametrize("idle", [0, 30, 24 * 60])
+def test_an_idle_timeout_off_or_as_long_as_an_access_token_is_accepted(idle: int) -> None:
+    settings = _settings(SESSION_IDLE_TIMEOUT_MINUTES=idle, ACCESS_TOKEN_EXPIRE_MINUTES=30)
+    assert idle == settings.SESSION_IDLE_TIMEOUT_MINUTES

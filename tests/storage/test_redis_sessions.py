@@ -2,6 +2,7 @@
 
 import math
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -39,6 +40,7 @@ async def _rotate_once(store: SessionStore, session: SessionRecord) -> RotationO
         new_jti=new_token_id(),
         now=NOW,
         expires_at=NOW + timedelta(days=7),
+        idle_expires_at=None,
         grace=GRACE,
     )
     return rotation.outcome
@@ -110,3 +112,32 @@ async def test_redis_expires_a_session_with_it_and_the_index_with_the_last_one(
         assert index_expiry == math.ceil(latest.expires_at.timestamp())
     finally:
         await raw.aclose()
+
+
+async def test_a_capped_rotation_expires_the_keys_with_the_absolute_end(
+    redis_store: RedisSessionStore,
+) -> None:
+    # Between whole seconds, as a real sign-in's end falls.
+    absolute_end = NOW + timedelta(days=2, milliseconds=250)
+    session = replace(
+        session_record(NOW), expires_at=absolute_end, absolute_expires_at=absolute_end
+    )
+    await redis_store.create(session)
+    rotation = await _rotate_once(redis_store, session)
+    assert rotation is RotationOutcome.ROTATED
+    raw = Redis.from_url(REDIS_TEST_URL)
+    user_keys = f"{REDIS_TEST_PREFIX}:{{{ADMIN_ID}}}"
+    try:
+        assert await raw.expiretime(f"{user_keys}:session:{session.id}") == math.ceil(
+            absolute_end.timestamp()
+        )
+        assert await raw.zscore(f"{user_keys}:sessions", session.id) == absolute_end.timestamp()
+        assert (
+            await raw.zscore(f"{REDIS_TEST_PREFIX}:live-sessions", f"{ADMIN_ID}:{session.id}")
+            == absolute_end.timestamp()
+        )
+    finally:
+        await raw.aclose()
+    stored = await redis_store.get(session.id, user_id=ADMIN_ID)
+    assert stored is not None
+    assert stored.expires_at == absolute_end

@@ -1,8 +1,10 @@
 """Session listing and remote revocation, including across workers sharing the store."""
 
+from datetime import datetime, timedelta
+
 from app.core.config import Settings
 from tests.clock import OffsetClock
-from tests.conftest import serve
+from tests.conftest import make_settings, serve
 from tests.factories import DEFAULT_PASSWORD, FIREFOX_UA, IPHONE_UA, Api
 from tests.routes import LOGOUT, SESSIONS, USERS
 
@@ -109,3 +111,40 @@ async def test_sessions_survive_an_app_restart(settings: Settings) -> None:
     async with serve(settings) as (_, second):
         assert (await second.me(user.tokens)).status_code == 200
         assert (await second.refresh(user.tokens.refresh_token)).status_code == 200
+
+
+async def test_the_list_shows_when_each_session_ends(database_url: str) -> None:
+    settings = make_settings(database_url, SESSION_IDLE_TIMEOUT_MINUTES=60)
+    clock = OffsetClock()
+    async with serve(settings, clock) as (_, api):
+        user = await api.new_user()
+        clock.advance(45 * 60)
+        refreshed = (await api.refresh(user.tokens.refresh_token)).json()
+        listed = (
+            await api.client.get(
+                SESSIONS, headers={"Authorization": f"Bearer {refreshed['access_token']}"}
+            )
+        ).json()
+    (session,) = listed
+    signed_in = datetime.fromisoformat(session["created_at"])
+    refreshed_at = signed_in + timedelta(minutes=45)
+    assert datetime.fromisoformat(session["absolute_expires_at"]) == signed_in + timedelta(
+        days=settings.SESSION_ABSOLUTE_LIFETIME_DAYS
+    )
+    idle_end = datetime.fromisoformat(session["idle_expires_at"])
+    # The refresh came a few milliseconds after the clock was moved.
+    assert timedelta(0) <= idle_end - refreshed_at - timedelta(minutes=60) < timedelta(seconds=1)
+    assert datetime.fromisoformat(session["expires_at"]) == idle_end
+
+
+async def test_without_limits_the_list_says_null(database_url: str) -> None:
+    settings = make_settings(database_url, SESSION_ABSOLUTE_LIFETIME_DAYS=0)
+    async with serve(settings) as (_, api):
+        user = await api.new_user()
+        (session,) = (await api.client.get(SESSIONS, headers=user.headers)).json()
+    assert session["absolute_expires_at"] is None
+    assert session["idle_expires_at"] is None
+    lifetime = datetime.fromisoformat(session["expires_at"]) - datetime.fromisoformat(
+        session["created_at"]
+    )
+    assert lifetime == timedelta(days=settings.REFRESH_TOKEN_EXPIRE_DAYS)

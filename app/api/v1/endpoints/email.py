@@ -7,14 +7,15 @@ from app.api.deps import services_of
 from app.api.routing import Caller, DeclaredRoute, declare
 from app.api.v1.prefix import API_V1
 from app.core import errors
-from app.core.keys import keyed_digest
 from app.domain.mail import TokenPurpose
 from app.schemas.common import Accepted
 from app.schemas.email import AddressRequest, NewPasswordWithToken, TokenRequest
 from app.schemas.user import UserRead
-from app.services.rate_limit import MAIL, MAIL_ADDRESS
+from app.services.rate_limit import LOGIN, MAIL
 
 router = APIRouter(prefix=f"{API_V1}/auth", tags=["auth"], route_class=DeclaredRoute)
+# Routes that send mail spend the `mail` budget; those that take a mailed token spend the
+# `login` one, as presenting a token is presenting a credential.
 _TOKEN_ERRORS = (
     errors.EmailTokenInvalid,
     errors.EmailTokenExpired,
@@ -25,11 +26,7 @@ _QUEUED = Accepted(detail="If an account has this address, a mail is on its way 
 
 
 async def _queue(request: Request, kind: TokenPurpose, email: str) -> Accepted:
-    """Spend the address's own mail budget, then queue the mail: the same work and answer
-    whether or not an account has the address."""
-    services = services_of(request)
-    await services.limiter.hit(MAIL_ADDRESS, keyed_digest(services.csrf_key, "mail", email))
-    await services.emails.request(kind, email)
+    await services_of(request).mail_requests.request(kind, email)
     return _QUEUED
 
 
@@ -41,7 +38,7 @@ async def request_verify_token(request: Request, body: AddressRequest) -> Accept
 
 
 @router.post("/verify")
-@declare(caller=Caller.ANYONE, limit=MAIL, errors=_TOKEN_ERRORS)
+@declare(caller=Caller.ANYONE, limit=LOGIN, errors=_TOKEN_ERRORS)
 async def verify(request: Request, body: TokenRequest) -> UserRead:
     """Verify the address with the token its mail carried."""
     return UserRead.model_validate(await services_of(request).emails.verify(body.token))
@@ -58,7 +55,7 @@ async def forgot_password(request: Request, body: AddressRequest) -> Accepted:
 @router.post("/reset-password")
 @declare(
     caller=Caller.ANYONE,
-    limit=MAIL,
+    limit=LOGIN,
     errors=(*_TOKEN_ERRORS, errors.PasswordRejected, errors.PasswordCheckUnavailable),
 )
 async def reset_password(request: Request, body: NewPasswordWithToken) -> Accepted:
@@ -69,7 +66,7 @@ async def reset_password(request: Request, body: NewPasswordWithToken) -> Accept
 
 
 @router.post("/confirm-email-change")
-@declare(caller=Caller.ANYONE, limit=MAIL, errors=(*_TOKEN_ERRORS, errors.EmailTaken))
+@declare(caller=Caller.ANYONE, limit=LOGIN, errors=(*_TOKEN_ERRORS, errors.EmailTaken))
 async def confirm_email_change(request: Request, body: TokenRequest) -> UserRead:
     """Make the new address the account's, with the token mailed to it; the old address gets
     a notice with a link to undo the change."""
@@ -79,7 +76,7 @@ async def confirm_email_change(request: Request, body: TokenRequest) -> UserRead
 
 
 @router.post("/undo-email-change")
-@declare(caller=Caller.ANYONE, limit=MAIL, errors=_TOKEN_ERRORS)
+@declare(caller=Caller.ANYONE, limit=LOGIN, errors=_TOKEN_ERRORS)
 async def undo_email_change(request: Request, body: TokenRequest) -> UserRead:
     """Put the old address back with the token of the notice sent to it; every session ends."""
     return UserRead.model_validate(await services_of(request).emails.undo_email_change(body.token))

@@ -8,7 +8,7 @@ from app.api.deps import services_of
 from app.api.routing import Caller, DeclaredRoute, declare, principal_of
 from app.api.v1.prefix import API_V1
 from app.core import errors
-from app.schemas.session import DeviceRead, SessionRead
+from app.schemas.session import SessionRead
 from app.services.rate_limit import API
 
 router = APIRouter(prefix=f"{API_V1}/sessions", tags=["sessions"], route_class=DeclaredRoute)
@@ -20,19 +20,7 @@ async def list_sessions(request: Request) -> list[SessionRead]:
     """Your live sessions, newest first; `current` marks the one making this request."""
     principal = principal_of(request)
     records = await services_of(request).sessions.list_sessions(principal)
-    return [
-        SessionRead(
-            id=record.id,
-            device=DeviceRead(browser=record.browser, os=record.os, device_type=record.device_type),
-            user_agent=record.user_agent,
-            ip_address=record.ip_address,
-            created_at=record.created_at,
-            last_seen_at=record.last_seen_at,
-            expires_at=record.expires_at,
-            current=record.id == principal.session_id,
-        )
-        for record in records
-    ]
+    return [SessionRead.of(record, current_session_id=principal.session_id) for record in records]
 
 
 @router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
