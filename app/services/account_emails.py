@@ -36,6 +36,7 @@ CONFIRM_EMAIL_PATH = "/account/confirm-email"
 UNDO_EMAIL_PATH = "/account/undo-email-change"
 # The notice to an address that someone tried to register again, when that must not be told.
 REGISTRATION_ATTEMPT = "registration_attempt"
+NEW_DEVICE = "new_device"
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +293,7 @@ class AccountEmails:
         """Tell the owner that something happened to their account."""
         links = {
             "password_changed": self._policy.link("/account/forgot-password"),
-            "new_device": self._policy.link("/account/devices"),
+            NEW_DEVICE: self._policy.link("/account/devices"),
         }
         mail = self._notice_mail(
             kind, account, mail_id=new_mail_id(), link=links.get(kind, ""), **more

@@ -25,7 +25,7 @@ from app.domain.accounts import Account, NewAccount
 from app.domain.principals import ClientInfo, CsrfProof, Principal
 from app.domain.sessions import RefreshGrant, RotationOutcome, SessionRecord
 from app.schemas.user import UserCreate, normalize_email
-from app.services.account_emails import REGISTRATION_ATTEMPT, AccountEmails
+from app.services.account_emails import NEW_DEVICE, REGISTRATION_ATTEMPT, AccountEmails
 from app.services.liveness import Liveness
 from app.services.lockout import LoginLockout
 from app.services.mail_requests import MailRequests
@@ -34,6 +34,9 @@ from app.services.rate_limit import LOGIN_ACCOUNT, RateLimiter
 from app.services.session_policy import SessionPolicy
 from app.storage.protocols import SessionStore
 from app.storage.users import UserStore
+
+# A sign-in this soon after registering, with no other session, is the owner's first.
+FIRST_SIGN_IN_WINDOW = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +255,14 @@ class AuthService:
             absolute_expires_at=absolute_end,
             idle_expires_at=policy.idle_end(now),
         )
+        if self._notify_new_device and await self._is_new_device(account, session):
+            await self._emails.notify(
+                NEW_DEVICE,
+                account,
+                device=f"{session.browser} on {session.os}",
+                ip_address=session.ip_address or "an unknown address",
+                when=now.strftime("%Y-%m-%d %H:%M"),
+            )
         await self._sessions.create(session)
         self._events.emit(SecurityEvent.LOGIN_SUCCEEDED, user_id=account.id, session_id=session.id)
         return self._tokens.pair(
@@ -262,10 +273,13 @@ class AuthService:
             now=now,
         )
 
-    async def _known_device(self, account: Account, new: SessionRecord) -> bool:
-        """Whether the account has a live session from the same browser and system."""
-        live = await self._sessions.list_live(account.id, self._clock.now())
-        return any((s.browser, s.os) == (new.browser, new.os) for s in live)
+    async def _is_new_device(self, account: Account, new: SessionRecord) -> bool:
+        """Whether no live session of the account is from the same browser and system. The
+        first sign-in of a new account is not news to its owner."""
+        live = await self._sessions.list_live(account.id, new.created_at)
+        if not live and new.created_at - account.created_at < FIRST_SIGN_IN_WINDOW:
+            return False
+        return all((s.browser, s.os) != (new.browser, new.os) for s in live)
 
     async def refresh(self, *, refresh_token: str, csrf: CsrfProof | None = None) -> TokenPair:
         """Rotate a refresh token; a replayed one revokes its whole session.

@@ -27,8 +27,9 @@ async def test_every_route_documents_what_it_can_answer_and_nothing_else(app: Fa
     operations = _operations(app)
     assert _statuses(operations[("get", ME)]) == {"200", "401", "429", "503"}
     assert _statuses(operations[("get", SESSIONS)]) == {"200", "401", "429", "503"}
+    # 403: email_not_verified, when REQUIRE_VERIFIED_EMAIL is on.
     assert _statuses(operations[("post", LOGIN)]) == {
-        "200", "400", "401", "413", "422", "429", "503"
+        "200", "400", "401", "403", "413", "422", "429", "503"
     }  # fmt: skip
     assert _statuses(operations[("put", USER)]) == {
         "200", "400", "401", "403", "404", "409", "413", "422", "429", "503"

@@ -303,3 +303,36 @@ async def test_an_export_holds_the_profile_and_the_devices(api: Api) -> None:
     assert "password" not in exported.text
     api.client.cookies.clear()
     assert (await api.client.get(MY_DATA)).status_code == 401
+
+
+FIREFOX_ON_WINDOWS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
+)
+
+
+async def test_a_sign_in_from_a_new_device_is_told_when_asked_for(
+    mailed: Settings, smtp: MailServer, clock: OffsetClock
+) -> None:
+    async with serve(mailed.model_copy(update={"NOTIFY_NEW_DEVICE": True}), clock) as (_, api):
+        user = await api.new_user()
+        await _mails(smtp, user.email)  # the verification link; the first sign-in is no news
+        await api.tokens(user.email, DEFAULT_PASSWORD)  # the same device again
+        await api.tokens(user.email, DEFAULT_PASSWORD, user_agent=FIREFOX_ON_WINDOWS)
+        notice = await _mail(smtp, user.email, "new sign-in")
+        assert "Firefox 128 on Windows 10" in text_of(notice)
+        assert "203.0.113.7" in text_of(notice)
+        assert "https://auth.example.com/account/devices" in text_of(notice)
+        await anyio.sleep(0.3)
+        assert len(smtp.inbox.to(user.email)) == 2
+        # Once every session has ended, even the first device is news again.
+        clock.advance((mailed.REFRESH_TOKEN_EXPIRE_DAYS + 1) * 86400)
+        await api.tokens(user.email, DEFAULT_PASSWORD)
+        await _mail(smtp, user.email, "new sign-in", count=2)
+
+
+async def test_no_new_device_notice_unless_asked_for(api: Api, smtp: MailServer) -> None:
+    user = await api.new_user()
+    await api.tokens(user.email, DEFAULT_PASSWORD, user_agent=FIREFOX_ON_WINDOWS)
+    await _mails(smtp, user.email)
+    await anyio.sleep(0.5)
+    assert not any("new sign-in" in subject for subject in _subjects(smtp, user.email))

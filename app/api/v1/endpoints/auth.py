@@ -32,7 +32,7 @@ from app.services.auth import TokenPair
 from app.services.rate_limit import API, LOGIN, REFRESH, REGISTER
 
 router = APIRouter(prefix=f"{API_V1}/auth", tags=["auth"], route_class=DeclaredRoute)
-_SIGN_IN_ERRORS = (errors.InvalidCredentials, errors.AccountLocked)
+_SIGN_IN_ERRORS = (errors.InvalidCredentials, errors.AccountLocked, errors.EmailNotVerified)
 _GRANT_ERRORS = (errors.InvalidToken, errors.SessionRevoked, errors.RefreshTokenReused)
 # A refresh by cookie also needs the CSRF token; with no body and no cookie there is no token.
 _REFRESH_ERRORS = (*_GRANT_ERRORS, errors.CsrfFailed, errors.NotAuthenticated)
