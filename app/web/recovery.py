@@ -20,6 +20,12 @@ from app.domain.mail import TokenPurpose
 from app.domain.principals import Principal
 from app.schemas.email import EmailTokenText
 from app.schemas.user import Email, NewPassword, Password
+from app.services.account_emails import (
+    CONFIRM_EMAIL_PATH,
+    RESET_PATH,
+    UNDO_EMAIL_PATH,
+    VERIFY_PATH,
+)
 from app.services.rate_limit import LOGIN, MAIL
 from app.web.forms import form_fields, kept, validate
 from app.web.outcomes import (
@@ -35,7 +41,6 @@ from app.web.templating import render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 FORGOT_PATH = "/account/forgot-password"
-RESET_PATH = "/account/reset-password"
 TOKEN_ERRORS = (
     errors.EmailTokenInvalid,
     errors.EmailTokenExpired,
@@ -235,7 +240,7 @@ class TokenAction:
 
 
 VERIFY = TokenAction(
-    path="/account/verify",
+    path=VERIFY_PATH,
     title="Confirm your email address",
     explanation="Confirm that this address is yours to finish setting up your account.",
     button="Confirm my address",
@@ -243,7 +248,7 @@ VERIFY = TokenAction(
     done="verified",
 )
 CONFIRM_EMAIL = TokenAction(
-    path="/account/confirm-email",
+    path=CONFIRM_EMAIL_PATH,
     title="Confirm your new email address",
     explanation="Confirm the new address to make it your account's address. Your old address "
     "gets a notice with a link to undo the change.",
@@ -252,7 +257,7 @@ CONFIRM_EMAIL = TokenAction(
     done="email-confirmed",
 )
 UNDO_EMAIL = TokenAction(
-    path="/account/undo-email-change",
+    path=UNDO_EMAIL_PATH,
     title="Undo the email change",
     explanation="Put your old address back as your account's address. Every device signed in "
     "to the account is signed out; if you did not make the change, choose a new password "

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from playwright.sync_api import Page, expect
 
 from tests.factories import ADMIN_EMAIL, ADMIN_PASSWORD, DEFAULT_PASSWORD, FIREFOX_UA
-from tests.pages.conftest import Site, sign_in
+from tests.pages.conftest import Site, page_of, sign_in
 
 _people = itertools.count(1)
 
@@ -190,6 +190,75 @@ def test_the_api_docs_work_offline_and_authorize(site: Site) -> None:
     context.close()
 
 
+NEW_PASSWORD = "a brand new passphrase from the mail"
+
+
+def test_a_forgotten_password_is_reset_from_the_mailed_link(site: Site) -> None:
+    email, username = _person(site)
+    context = site.context()
+    page = context.new_page()
+    page.goto("/account/sign-in")
+    page.get_by_role("link", name="Forgot your password?").click()
+    page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Send me a link").click()
+    expect(page.get_by_role("status")).to_contain_text("If an account has this address")
+
+    page.goto(page_of(site.mail(email, "reset")))
+    page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
+    page.get_by_label("Repeat the new password").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Change my password").click()
+    expect(page.get_by_role("status")).to_contain_text("Your password is changed")
+    sign_in(page, email, NEW_PASSWORD)
+    expect(page.get_by_text(f"Signed in as {username}")).to_be_visible()
+    context.close()
+
+
+def test_a_new_account_is_verified_from_its_mail_and_the_banner_goes(site: Site) -> None:
+    number = f"{time.monotonic_ns() % 10**9}{next(_people)}"
+    email = f"fresh{number}@example.com"
+    context = site.context()
+    page = context.new_page()
+    page.goto("/account/register")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Username").fill(f"fresh{number}")
+    page.get_by_label("Password").fill(DEFAULT_PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    sign_in(page, email)
+    page.goto("/account/profile")
+    banner = page.get_by_role("region", name="Confirm your email address")
+    expect(banner).to_be_visible()
+
+    # What a mail scanner does first: open the link. That spends nothing.
+    link = page_of(site.mail(email, "confirm"))
+    context.request.get(link)
+    page.goto(link)
+    page.get_by_role("button", name="Confirm my address").click()
+    expect(page).to_have_url(f"{site.url}/account/profile?done=verified")
+    expect(page.get_by_role("status")).to_contain_text("The email address is confirmed")
+    expect(banner).to_have_count(0)
+    context.close()
+
+
+def test_a_new_email_is_the_accounts_once_confirmed_from_its_mail(site: Site) -> None:
+    email, username = _person(site)
+    new_email = f"new-{username}@example.com"
+    context = site.context()
+    page = context.new_page()
+    sign_in(page, email)
+    page.goto("/account/profile")
+    page.get_by_label("Email", exact=True).fill(new_email)
+    page.get_by_label("Current password").first.fill(DEFAULT_PASSWORD)
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_contain_text("A link to confirm the new address")
+    expect(page.locator("dl.facts")).to_contain_text(email)
+
+    page.goto(page_of(site.mail(new_email, "confirm")))
+    page.get_by_role("button", name="Confirm the new address").click()
+    expect(page.get_by_role("status")).to_contain_text("The new email address is confirmed")
+    expect(page.locator("dl.facts")).to_contain_text(new_email)
+    context.close()
+
+
 def _signed_in_page(site: Site, email: str, password: str) -> Page:
     page = site.context().new_page()
     sign_in(page, email, password)
@@ -202,15 +271,31 @@ def test_no_page_has_a_serious_accessibility_violation(site: Site) -> None:
     script = AXE.read_text()
     anonymous = site.context().new_page()
     admin = _signed_in_page(site, ADMIN_EMAIL, ADMIN_PASSWORD)
+    number = f"{time.monotonic_ns() % 10**9}{next(_people)}"
+    email = f"unverified{number}@example.com"
+    user_id = site.register(email, f"unverified{number}")
+    unverified = _signed_in_page(site, email, DEFAULT_PASSWORD)
+    token = "AAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
     pages = [
         (anonymous, "/account/sign-in"),
         (anonymous, "/account/register"),
         (anonymous, "/no-such-page"),
+        (anonymous, "/account/forgot-password"),
+        (anonymous, "/account/forgot-password?done=reset-link-sent"),
+        (anonymous, f"/account/reset-password?token={token}"),
+        (anonymous, "/account/reset-password"),
+        (anonymous, f"/account/verify?token={token}"),
+        (anonymous, f"/account/undo-email-change?token={token}"),
+        (unverified, "/account/profile"),
+        (unverified, f"/account/confirm-email?token={token}"),
+        (unverified, "/account/delete"),
         (admin, "/account/profile"),
         (admin, "/account/devices"),
         (admin, "/admin/"),
         (admin, "/admin/users"),
         (admin, "/admin/users/1"),
+        (admin, "/admin/users?search=unverified"),
+        (admin, f"/admin/users/{user_id}"),
     ]
     problems = []
     for page, path in pages:
