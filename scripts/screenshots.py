@@ -1,6 +1,8 @@
 """Take screenshots of every page at desktop and phone width into docs/screenshots/:
 
-    .venv/bin/python scripts/screenshots.py
+    .venv/bin/python scripts/screenshots.py [NAME ...]
+
+(only the pages NAMEd, such as `profile admin-user`, when any are).
 
 It runs the service on SQLite in a temporary folder, fills it with a few users and devices,
 and drives Debian's chromium with Playwright, light and dark.
@@ -11,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import ViewportSize, sync_playwright
+from playwright.sync_api import Page, ViewportSize, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -31,17 +33,31 @@ SIZES: dict[str, ViewportSize] = {
     "desktop": {"width": 1280, "height": 860},
     "phone": {"width": 390, "height": 844},
 }
-PAGES = {
-    "sign-in": "/account/sign-in",
-    "register": "/account/register",
-    "profile": "/account/profile",
-    "devices": "/account/devices",
-    "admin-overview": "/admin/",
-    "admin-users": "/admin/users",
-    "admin-user": "/admin/users/2",
-    "not-found": "/account/no-such-page",
-    "docs": "/docs",
+# A token of the mailed links' shape: the pages they open show their button without
+# checking it (only the button spends it).
+TOKEN = "AAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
+ADA = "ada@example.com"
+# name: (path, who is signed in: nobody, the admin, or ada, whose address is not confirmed)
+PAGES: dict[str, tuple[str, str | None]] = {
+    "sign-in": ("/account/sign-in", None),
+    "register": ("/account/register", None),
+    "forgot-password": ("/account/forgot-password", None),
+    "forgot-password-sent": ("/account/forgot-password?done=reset-link-sent", None),
+    "reset-password": (f"/account/reset-password?token={TOKEN}", None),
+    "verify": (f"/account/verify?token={TOKEN}", None),
+    "undo-email-change": (f"/account/undo-email-change?token={TOKEN}", None),
+    "link-problem": ("/account/verify", None),
+    "profile": ("/account/profile", ADMIN_EMAIL),
+    "profile-unverified": ("/account/profile?done=email-change-sent", ADA),
+    "delete-account": ("/account/delete", ADA),
+    "devices": ("/account/devices", ADMIN_EMAIL),
+    "admin-overview": ("/admin/", ADMIN_EMAIL),
+    "admin-users": ("/admin/users", ADMIN_EMAIL),
+    "admin-user": ("/admin/users/2", ADMIN_EMAIL),
+    "not-found": ("/account/no-such-page", ADMIN_EMAIL),
+    "docs": ("/docs", ADMIN_EMAIL),
 }
+PASSWORDS = {ADMIN_EMAIL: ADMIN_PASSWORD, ADA: DEFAULT_PASSWORD}
 
 
 def _populate(url: str) -> None:
@@ -64,7 +80,11 @@ def _populate(url: str) -> None:
         ).raise_for_status()
 
 
-def main() -> None:
+def main(names: list[str]) -> None:
+    unknown = set(names) - set(PAGES)
+    if unknown:
+        raise SystemExit(f"no such page: {', '.join(sorted(unknown))}; pages: {', '.join(PAGES)}")
+    chosen = {name: PAGES[name] for name in names or PAGES}
     OUT.mkdir(parents=True, exist_ok=True)
     with (
         tempfile.TemporaryDirectory() as workdir,
@@ -75,22 +95,24 @@ def main() -> None:
         browser = driver.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
         for size, viewport in SIZES.items():
             for scheme in ("light", "dark"):
-                context = browser.new_context(
-                    base_url=url,
-                    viewport=viewport,
-                    color_scheme=scheme,
-                )
-                page = context.new_page()
-                for name, path in PAGES.items():
-                    if name == "profile":
-                        sign_in(page, ADMIN_EMAIL, ADMIN_PASSWORD)
+                pages: dict[str | None, Page] = {}
+                for name, (path, who) in chosen.items():
+                    if who not in pages:
+                        context = browser.new_context(
+                            base_url=url, viewport=viewport, color_scheme=scheme
+                        )
+                        pages[who] = context.new_page()
+                        if who is not None:
+                            sign_in(pages[who], who, PASSWORDS[who])
+                    page = pages[who]
                     page.goto(path)
                     page.wait_for_load_state("networkidle")
                     page.screenshot(path=OUT / f"{name}-{size}-{scheme}.png", full_page=True)
-                context.close()
+                for page in pages.values():
+                    page.context.close()
         browser.close()
     print(f"screenshots in {OUT.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
