@@ -3,7 +3,7 @@
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import anyio
@@ -85,6 +85,11 @@ class Outbox:
             db.execute(update(_OUTBOX).where(_OUTBOX.c.id == mail_id).values(attempts=attempts))
 
         await self._storage.database.run(set_attempts)
+
+    async def lease_all(self, *, now: datetime, lease: timedelta) -> list[str]:
+        """Lease every due mail as a worker would, and then do nothing with them (as a worker
+        that died would); their ids."""
+        return [mail.id for mail in await self._storage.mail.claim(now=now, lease=lease, limit=100)]
 
     async def close(self) -> None:
         await self._storage.close()

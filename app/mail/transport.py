@@ -24,7 +24,18 @@ def _permanent(error: aiosmtplib.SMTPRecipientsRefused | aiosmtplib.SMTPDataErro
     return error.code >= 500
 
 
+# aiosmtplib's timeout bounds each step of a send (connecting, each command, the message), not
+# the whole: the whole is bounded by this many of them, so that a server answering each step
+# just in time cannot stretch one send past the lease its worker holds on the mail.
+SMTP_SEND_STEPS = 3
+# Writing a file takes no time worth speaking of; a disk that hangs is cut off after this.
+FOLDER_SEND_SECONDS = 10.0
+
+
 class MailTransport(Protocol):
+    # How long one send may take in all: the worker abandons it then (TimeoutError).
+    longest_send: float
+
     async def send(self, message: EmailMessage) -> None:
         """Deliver `message`, or raise: MailRejected when sending it again is pointless. A message
         may be sent again after another failure, so the receiver can recognise it by its
@@ -50,6 +61,7 @@ class SmtpTransport:
         self._password = password
         self._security = security
         self._timeout = timeout
+        self.longest_send = timeout * SMTP_SEND_STEPS
         # Certificates are always checked: against the system's authorities, or the bundle
         # named (a private mail relay's own authority).
         self._tls = ssl.create_default_context(cafile=ca_file)
@@ -78,6 +90,8 @@ class SmtpTransport:
 class FolderTransport:
     """Writes each message as `<folder>/<Message-ID>.eml`: `python run.py` works without a mail
     server, and the files show what would have been sent."""
+
+    longest_send = FOLDER_SEND_SECONDS
 
     def __init__(self, folder: Path) -> None:
         self._folder = folder

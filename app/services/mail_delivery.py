@@ -21,15 +21,27 @@ from app.mail.transport import MailRejected, MailTransport
 from app.services.account_emails import AccountEmails, is_request
 from app.storage.mail import DROPPED, FAILED, SENT, MailStore
 
+# The shortest lease; a transport whose sends may take longer gets a longer one.
 LEASE = timedelta(minutes=2)
+# What a mail's handling needs beside its send: turning a request into the mail, marking it
+# sent, and the difference between two instances' clocks.
+LEASE_MARGIN = timedelta(seconds=30)
 BATCH = 20
-# A round starts no send once half its lease is gone: the other half is for the last send to
-# finish before another worker may take the mails this one holds. The rest of the batch waits
-# for the lease to end, then goes with whichever worker takes it.
-SEND_WITHIN = LEASE / 2
 # 2 ** 17 s is beyond any MAIL_RETRY_MAX_SECONDS; a mail retried a thousand times must not
 # overflow the float.
 MAX_BACKOFF_EXPONENT = 17
+
+
+def lease_terms(longest_send: float) -> tuple[timedelta, timedelta]:
+    """The lease a worker takes on the mails it claims, and how much of it must be left for it
+    to begin a send, with a transport whose sends are cut off after `longest_send` seconds.
+
+    A send that began with less left could outlast the lease: another worker would take the
+    mail meanwhile and send it again. The rest of the batch waits for the lease to end, then
+    goes with whichever worker takes it.
+    """
+    budget = timedelta(seconds=longest_send) + LEASE_MARGIN
+    return max(LEASE, 2 * budget), budget
 
 
 class MailDelivery:
@@ -56,6 +68,7 @@ class MailDelivery:
         self._poll = poll_seconds
         self._retry_max = retry_max_seconds
         self._give_up_after = give_up_after
+        self._lease, self._send_budget = lease_terms(transport.longest_send)
         # Without a mail server the mails go to files; the log then says what to click.
         self._log_links = log_links
         # Bound here, after the app configured logging: bound at import, it would keep the
@@ -65,9 +78,10 @@ class MailDelivery:
     async def deliver_due(self) -> int:
         """One round: every due mail this worker could lease; how many it leased."""
         claimed_at = self._clock.now()
-        leased = await self._mail.claim(now=claimed_at, lease=LEASE, limit=BATCH)
+        leased = await self._mail.claim(now=claimed_at, lease=self._lease, limit=BATCH)
+        lease_end = claimed_at + self._lease
         for mail in leased:
-            if self._clock.now() - claimed_at >= SEND_WITHIN:
+            if lease_end - self._clock.now() < self._send_budget:
                 break
             await self._deliver(mail)
         return len(leased)
@@ -84,7 +98,8 @@ class MailDelivery:
             message = self._renderer.message(
                 kind=mail.kind, to=mail.address, message_id=mail.id, context=mail.payload
             )
-            await self._transport.send(message)
+            async with asyncio.timeout(self._transport.longest_send):
+                await self._transport.send(message)
         except StoreUnavailable:
             raise
         except MailRejected as refusal:
