@@ -123,6 +123,13 @@ async def sign_in(request: Request) -> Response:
             {**context, "errors": {}, "message": wrong.detail},
             status=401,
         )
+    except errors.EmailNotVerified as unverified:
+        return render(
+            request,
+            "account/sign_in.html",
+            {**context, "errors": {}, "message": unverified.detail, "unverified": form.email},
+            status=403,
+        )
     response = see_other(back)
     set_session_cookies(response, pair, services.settings)
     return response

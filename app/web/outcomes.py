@@ -20,6 +20,8 @@ DONE = {
     "device-signed-out": "That device is signed out.",
     "others-signed-out": "Every other device is signed out.",
     "verification-sent": "A new link to confirm your email address is on its way to it.",
+    "verification-link-sent": "If an account has this address and it is not confirmed yet, a "
+    "new link to confirm it is on its way to it.",
     "email-change-sent": "A link to confirm the new address is on its way to it. Until it is "
     "followed, your account keeps the address shown below.",
     "reset-link-sent": "If an account has this address, a link to choose a new password is on "

@@ -41,6 +41,7 @@ from app.web.templating import render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 FORGOT_PATH = "/account/forgot-password"
+SEND_VERIFICATION_PATH = "/account/send-verification"
 TOKEN_ERRORS = (
     errors.EmailTokenInvalid,
     errors.EmailTokenExpired,
@@ -154,6 +155,35 @@ async def forgot_password(request: Request) -> Response:
         )
     # The same answer whether or not an account has the address.
     return see_other(f"{FORGOT_PATH}?done=reset-link-sent")
+
+
+@router.post(SEND_VERIFICATION_PATH)
+@declare(caller=Caller.ANYONE, limit=MAIL)
+async def send_verification(request: Request) -> Response:
+    """A new verification link, asked for from the sign-in page when the address must be
+    confirmed first. Anyone can post an address here, so the answer never tells whether an
+    unconfirmed account has it."""
+    fields = await form_fields(request)
+    form, problems = validate(AddressForm, fields)
+    context = {"next": "/account/", "values": kept(fields, "email"), "error": True}
+    if form is None:
+        return render(
+            request,
+            "account/sign_in.html",
+            {**context, "errors": problems, "message": "Enter the email address of your account."},
+            status=400,
+        )
+    try:
+        await services_of(request).mail_requests.request(TokenPurpose.VERIFY_EMAIL, form.email)
+    except errors.RateLimited as refusal:
+        return render(
+            request,
+            "account/sign_in.html",
+            {**context, "errors": {}, "message": try_again_later(refusal)},
+            status=429,
+            headers=retry_headers(refusal),
+        )
+    return see_other(f"{SIGN_IN_DONE}verification-link-sent")
 
 
 # --- choose a new password -------------------------------------------------------------------

@@ -497,3 +497,47 @@ async def test_every_link_of_the_mails_opens_a_page(pages: tuple[ServiceApp, Api
         assert (await api.client.get(path, headers=BROWSER)).status_code == 400, path
     for path in ("/account/forgot-password", "/account/sign-in"):
         assert (await api.client.get(path, headers=BROWSER)).status_code == 200, path
+
+
+# --- signing in before the address is confirmed ----------------------------------------------
+
+
+async def test_an_unconfirmed_account_is_told_at_sign_in_and_can_ask_for_a_new_link(
+    mailed: Settings, smtp: MailServer, clock: OffsetClock
+) -> None:
+    required = mailed.model_copy(update={"REQUIRE_VERIFIED_EMAIL": True})
+    async with serve(required, clock) as (_, api):
+        registered = await api.register(email="late@example.com", username="late")
+        assert registered.status_code in (201, 202), registered.text
+        await _mail(smtp, "late@example.com", "confirm")
+        fields = {"email": "late@example.com", "password": DEFAULT_PASSWORD}
+        refused = await api.client.post("/account/sign-in", data=fields, headers=BROWSER)
+        assert refused.status_code == 403
+        assert "Confirm your email address first" in refused.text
+        assert "late@example.com</strong>" in refused.text
+        assert 'action="/account/send-verification"' in refused.text
+        assert DEFAULT_PASSWORD not in refused.text
+        assert "access_token" not in refused.headers.get("set-cookie", "")
+        # A wrong password is told nothing about the address.
+        wrong = await api.client.post(
+            "/account/sign-in", data=fields | {"password": "not the password"}, headers=BROWSER
+        )
+        assert wrong.status_code == 401
+        assert "send-verification" not in wrong.text
+
+        for address in ("late@example.com", "nobody@example.com"):
+            sent = await api.client.post(
+                "/account/send-verification", data={"email": address}, headers=BROWSER
+            )
+            assert sent.status_code == 303
+            assert sent.headers["location"] == "/account/sign-in?done=verification-link-sent"
+        await _mail(smtp, "late@example.com", "confirm", count=2)
+        for fields_sent in ({}, {"email": LONG}, *({"email": hostile} for hostile in HOSTILE)):
+            bad = await api.client.post(
+                "/account/send-verification", data=fields_sent, headers=BROWSER
+            )
+            assert bad.status_code == 400, fields_sent
+            assert _field_error(bad, "email")
+            _no_raw_markup(bad)
+        await anyio.sleep(0.3)
+        assert smtp.inbox.to("nobody@example.com") == []
