@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
-from app.api.cookies import ACCESS_COOKIE, clear_session_cookies
-from app.api.deps import resolve_principal, services_of
+from app.api.cookies import clear_session_cookies
+from app.api.deps import services_of
 from app.api.routing import Caller, declare
 from app.core import errors
 from app.domain.accounts import Account
@@ -36,7 +36,7 @@ from app.web.outcomes import (
     see_other,
     try_again_later,
 )
-from app.web.routing import CSRF_FIELD, PageRoute
+from app.web.routing import PageRoute
 from app.web.templating import render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -72,28 +72,6 @@ def _well_formed(token: str) -> bool:
     except ValidationError:
         return False
     return True
-
-
-async def _form_csrf(request: Request) -> str | None:
-    field = (await request.form()).get(CSRF_FIELD)
-    return field if isinstance(field, str) else None
-
-
-async def _principal(request: Request) -> Principal | None:
-    """Who is signed in, if anyone: for a form, on the session's CSRF token in the form (the
-    route class only reads the header's for a page anyone may use)."""
-    principal: Principal | None = request.scope["state"].get("principal")
-    if principal is None and request.cookies.get(ACCESS_COOKIE):
-        try:
-            principal = await resolve_principal(request, _form_csrf)
-        except (
-            errors.NotAuthenticated,
-            errors.InvalidToken,
-            errors.SessionRevoked,
-            errors.CsrfFailed,
-        ):
-            return None
-    return principal
 
 
 def _min_length(request: Request) -> int:
@@ -337,8 +315,8 @@ async def _spend(
     token = (await form_fields(request)).get("token", "")
     if not _well_formed(token):
         return _link_problem(request, _MALFORMED, what=action.what)
-    # Asked first: undoing an email change ends the session.
-    principal = await _principal(request)
+    # Read first: undoing an email change ends the session.
+    principal: Principal | None = request.scope["state"].get("principal")
     try:
         account = await spend(token)
     except TOKEN_ERRORS as refused:

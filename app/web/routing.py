@@ -79,7 +79,9 @@ class PageRoute(DeclaredRoute):
                 raise errors.CsrfFailed("Forms can only be sent from this site's own pages.")
             if caller is Caller.ANYONE and request.cookies.get(ACCESS_COOKIE):
                 try:
-                    request.scope["state"]["principal"] = await resolve_principal(request)
+                    request.scope["state"]["principal"] = await resolve_principal(
+                        request, self.presented_csrf
+                    )
                 except (*_NOT_SIGNED_IN, errors.CsrfFailed):
                     pass
             try:
