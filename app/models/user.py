@@ -10,6 +10,10 @@ from app.db.base import Base, UtcDateTime
 
 class User(Base):
     __tablename__ = "users"
+    # An id is never given again, not even the newest after its deletion (which SQLite's rowid
+    # would reuse): a session or token left behind by a deleted account must not become the
+    # next registrant's. PostgreSQL's sequences never go back anyway.
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)

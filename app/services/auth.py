@@ -17,6 +17,7 @@ from app.core.errors import (
     RateLimited,
     RefreshTokenReused,
     SessionRevoked,
+    UserNotFound,
 )
 from app.core.events import SecurityEvent, SecurityEvents
 from app.core.passwords import PasswordHasher
@@ -263,7 +264,21 @@ class AuthService:
                 ip_address=session.ip_address or "an unknown address",
                 when=now.strftime("%Y-%m-%d %H:%M"),
             )
-        await self._sessions.create(session)
+        try:
+            await self._sessions.create(session)
+        except UserNotFound:
+            # A store tied to the users table refuses a session of an account deleted since.
+            self._events.emit(SecurityEvent.LOGIN_FAILED, user_id=account.id)
+            raise InvalidCredentials from None
+        # The account is read again once the session is stored. Deleting an account, changing
+        # its password and deactivating it each store the change first and revoke the
+        # account's sessions after. A session stored before that revocation is ended by it;
+        # one stored after it was stored after the change, so this read, which follows,
+        # sees the change and ends the session here. Either way none outlives the change.
+        if not await self._still_admits(account.id, password, found.hashed_password, new_hash):
+            await self._sessions.revoke(session.id, user_id=account.id, now=now)
+            self._events.emit(SecurityEvent.LOGIN_FAILED, user_id=account.id)
+            raise InvalidCredentials
         self._events.emit(SecurityEvent.LOGIN_SUCCEEDED, user_id=account.id, session_id=session.id)
         return self._tokens.pair(
             user_id=account.id,
@@ -272,6 +287,21 @@ class AuthService:
             access_token_id=access_token_id,
             now=now,
         )
+
+    async def _still_admits(
+        self, user_id: int, password: str, checked_hash: str, upgraded_hash: str | None
+    ) -> bool:
+        """Whether the account, read again, still exists, is active and takes the password
+        that was checked against `checked_hash` (and upgraded to `upgraded_hash`, if so)."""
+        current = await self._users.credentials_of(user_id)
+        if current is None or not current.account.is_active:
+            return False
+        if current.hashed_password in (checked_hash, upgraded_hash):
+            return True
+        # Changed meanwhile: by a password change, or by another sign-in's upgrade of the same
+        # password to the current hashing parameters, which must not fail this one.
+        valid, _ = await self._hasher.verify(password, current.hashed_password)
+        return valid
 
     async def _is_new_device(self, account: Account, new: SessionRecord) -> bool:
         """Whether no live session of the account is from the same browser and system. The

@@ -10,7 +10,8 @@ from app.domain.sessions import Rotation, SessionRecord
 
 class SessionStore(Protocol):
     async def create(self, session: SessionRecord) -> None:
-        """Store a new session."""
+        """Store a new session; raise UserNotFound when the store can tell that its user no
+        longer exists (a store that cannot leaves that to AuthService.login's second look)."""
         ...
 
     async def get(self, session_id: str, *, user_id: int) -> SessionRecord | None:

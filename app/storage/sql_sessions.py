@@ -22,7 +22,9 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
+from app.core.errors import UserNotFound
 from app.db.base import UtcDateTime
 from app.db.statements import PreparedStatement
 from app.domain.sessions import RefreshGrant, Rotation, RotationOutcome, SessionRecord
@@ -36,6 +38,9 @@ _LIVE = (_C.revoked_at.is_(None), _C.expires_at > bindparam("p_now"))
 _OWNED = (_C.id == bindparam("p_id"), _C.user_id == bindparam("p_user_id"))
 
 _INSERT = PreparedStatement(insert(_SESSIONS))
+# How SQLite and PostgreSQL both word an insert that fails its foreign key: the session's
+# account was deleted since the sign-in read it.
+_FOREIGN_KEY = "foreign key"
 _SELECT_ONE = PreparedStatement(select(_SESSIONS).where(*_OWNED))
 _EXTENDED_TO = bindparam("p_expires_at", type_=UtcDateTime())
 # The swap is one conditional UPDATE: of racing callers presenting the current jti, exactly one
@@ -107,7 +112,12 @@ class SqlSessionStore:
         values = {name: getattr(session, name) for name in _RECORD_FIELDS}
 
         def create(db: Connection) -> None:
-            _INSERT.execute(db, values)
+            try:
+                _INSERT.execute(db, values)
+            except IntegrityError as exc:
+                if _FOREIGN_KEY in str(exc.orig).lower():
+                    raise UserNotFound from exc
+                raise
 
         await self._db.run(create)
 
