@@ -37,6 +37,7 @@ from app.schemas.user import AdminUserUpdate, Email, UserCreate, Username
 from app.services.accounts import AccountServices
 from app.services.bootstrap import prepare_from_settings
 from app.services.passwords import PasswordPolicy
+from app.services.rate_limit import RateLimiter
 from app.services.sessions import SessionService
 from app.services.users import UserService
 from app.storage.factory import Storage, build_storage
@@ -94,14 +95,21 @@ def _schema_is_current(connection: Connection) -> bool:
 @asynccontextmanager
 async def _operator(settings: Settings) -> AsyncIterator[Operator]:
     """The stores and services as app.main builds them, without what only requests use
-    (tokens, rate limits, metrics); security events go to the audit log alone."""
+    (tokens, metrics; the rate limiter is there for the services' wiring, and no operator
+    command spends it); security events go to the audit log alone."""
     storage = build_storage(settings)
     hasher = PasswordHasher.from_settings(settings)
     passwords = PasswordPolicy.from_settings(settings)
     clock = SystemClock()
     events = AuditLog()
     accounts = AccountServices.build(
-        settings, storage, hasher=hasher, passwords=passwords, events=events, clock=clock
+        settings,
+        storage,
+        hasher=hasher,
+        passwords=passwords,
+        limiter=RateLimiter(settings, storage.rate_limits, storage.rate_limit_guard),
+        events=events,
+        clock=clock,
     )
     try:
         # The service migrates at start-up, but the CLI may run on a database no service has

@@ -37,7 +37,6 @@ from app.services.authentication import Authenticator
 from app.services.bootstrap import prepare_database
 from app.services.health import Health
 from app.services.mail_delivery import MailDelivery
-from app.services.mail_requests import MailRequests
 from app.services.passwords import PasswordPolicy
 from app.services.rate_limit import RateLimiter
 from app.storage.factory import DATABASE, SESSION_STORE, build_storage
@@ -80,7 +79,13 @@ def create_app(
     )
     limiter = RateLimiter(settings, storage.rate_limits, storage.rate_limit_guard)
     accounts = AccountServices.build(
-        settings, storage, hasher=hasher, passwords=passwords, events=events, clock=clock
+        settings,
+        storage,
+        hasher=hasher,
+        passwords=passwords,
+        limiter=limiter,
+        events=events,
+        clock=clock,
     )
     delivery = MailDelivery(
         mail=storage.mail,
@@ -96,7 +101,6 @@ def create_app(
         # must never hold a token that signs someone in.
         log_links=settings.SMTP_HOST is None and settings.ENVIRONMENT != "production",
     )
-    mail_requests = MailRequests(limiter=limiter, emails=accounts.emails, key=settings.signing_key)
     services = Services(
         authenticator=Authenticator(tokens=codec, liveness=accounts.liveness, clock=clock),
         auth=AuthService(
@@ -109,14 +113,14 @@ def create_app(
             limiter=limiter,
             lockout=accounts.lockout,
             emails=accounts.emails,
-            mail_requests=mail_requests,
+            mail_requests=accounts.mail_requests,
             events=events,
             clock=clock,
             require_verified=settings.REQUIRE_VERIFIED_EMAIL,
             notify_new_device=settings.NOTIFY_NEW_DEVICE,
         ),
         emails=accounts.emails,
-        mail_requests=mail_requests,
+        mail_requests=accounts.mail_requests,
         users=accounts.users,
         sessions=accounts.sessions,
         limiter=limiter,

@@ -19,7 +19,7 @@ from app.core.events import SecurityEvent, SecurityEvents
 from app.core.passwords import PasswordHasher
 from app.db.units import UnitOfWork
 from app.domain.accounts import Account, AccountChanges
-from app.domain.mail import Mail, TokenPurpose
+from app.domain.mail import EmailToken, Mail, TokenPurpose
 from app.services.email_tokens import EmailTokens
 from app.services.liveness import Liveness
 from app.services.lockout import LoginLockout
@@ -163,10 +163,8 @@ class AccountEmails:
         """Mark the address verified."""
         now = self._clock.now()
         checked = await self._tokens.check(token, TokenPurpose.VERIFY_EMAIL, now=now)
-        account = await self._users.get(checked.user_id)
         # Good only for the address it was sent to.
-        if account is None or account.email != checked.email:
-            raise EmailTokenInvalid
+        account = await self._usable_account(checked, email=checked.email)
         await self._tokens.spend(checked, now=now)
         verified = await self._users.update(account.id, AccountChanges(is_verified=True), now=now)
         self._liveness.forget_user(account.id)
@@ -177,31 +175,37 @@ class AccountEmails:
         """Set a new password: every session ends and the sign-in lockout is lifted."""
         now = self._clock.now()
         checked = await self._tokens.check(token, TokenPurpose.RESET_PASSWORD, now=now)
-        account = await self._users.get(checked.user_id)
-        if account is None or account.email != checked.email:
-            raise EmailTokenInvalid
+        account = await self._usable_account(checked, email=checked.email)
         await self._passwords.check(password, email=account.email, username=account.username)
         hashed = await self._hasher.hash(password)
         await self._tokens.spend(checked, now=now)
-        revoked = await self._sessions.revoke_all(account.id, now=now)
         # The link proves the address: it is verified too.
         await self._users.update(
             account.id, AccountChanges(hashed_password=hashed, is_verified=True), now=now
         )
+        # After the new password is stored: a sign-in with the old one that stores its session
+        # after this finds the password changed when it looks again (AuthService.login).
+        revoked = await self._sessions.revoke_all(account.id, now=now)
         self._liveness.forget_user(account.id)
         await self._lockout.forget(account.email)
         self._events.emit(
             SecurityEvent.PASSWORD_RESET, user_id=account.id, sessions_revoked=revoked
         )
-        await self.notify("password_changed", account, reset=True)
+        await self.password_changed(account, reset=True)
 
     async def request_email_change(self, account: Account, *, new_email: str) -> None:
         """Send a confirmation link to the new address; the account keeps the old one until
-        it is followed. The caller has proved it is the owner (the current password)."""
-        await self._users.ensure_available(
-            email=new_email, username=account.username, except_id=account.id
-        )
+        it is followed. The caller has proved it is the owner (the current password).
+
+        An address another account holds gets nothing, and the caller the same answer: asking
+        must not tell whose address is known."""
         now = self._clock.now()
+        try:
+            await self._users.ensure_available(
+                email=new_email, username=account.username, except_id=account.id, now=now
+            )
+        except EmailTaken:
+            return
         lifetime = self._policy.change_lifetime
         issued = EmailTokens.new(
             user_id=account.id,
@@ -229,9 +233,7 @@ class AccountEmails:
         """Make the new address the account's; the old one gets a notice with a way back."""
         now = self._clock.now()
         checked = await self._tokens.check(token, TokenPurpose.CHANGE_EMAIL, now=now)
-        account = await self._users.get(checked.user_id)
-        if account is None:
-            raise EmailTokenInvalid
+        account = await self._usable_account(checked)
         await self._tokens.spend(checked, now=now)
         lifetime = self._policy.change_lifetime
         undo = EmailTokens.new(
@@ -267,9 +269,7 @@ class AccountEmails:
         """Put the old address back and end every session: the change may have been a thief's."""
         now = self._clock.now()
         checked = await self._tokens.check(token, TokenPurpose.UNDO_EMAIL_CHANGE, now=now)
-        account = await self._users.get(checked.user_id)
-        if account is None:
-            raise EmailTokenInvalid
+        account = await self._usable_account(checked)
         await self._tokens.spend(checked, now=now)
         try:
             restored = await self._users.update(
@@ -277,12 +277,38 @@ class AccountEmails:
             )
         except EmailTaken as taken:
             raise EmailTokenInvalid("The old address belongs to another account now.") from taken
+        # Whatever came after the change being undone goes with it: a pending change and the
+        # undo links of later changes, which a thief would hold.
+        await self._mail.void(
+            account.id,
+            (TokenPurpose.CHANGE_EMAIL, TokenPurpose.UNDO_EMAIL_CHANGE),
+            now=now,
+            issued_after=checked.created_at,
+        )
         await self._sessions.revoke_all(account.id, now=now)
         self._liveness.forget_user(account.id)
         self._events.emit(SecurityEvent.EMAIL_CHANGE_UNDONE, user_id=account.id)
         return restored
 
+    async def _usable_account(self, token: EmailToken, *, email: str | None = None) -> Account:
+        """The active account a token acts on (whose address is still `email`, when given)."""
+        account = await self._users.get(token.user_id)
+        if account is None or not account.is_active or email not in (None, account.email):
+            raise EmailTokenInvalid
+        return account
+
     # --- notices ---------------------------------------------------------------------------
+
+    async def password_changed(self, account: Account, *, reset: bool) -> None:
+        """After a new password is stored, however: the links mailed before it stop working
+        (a reset link, a pending email change: either may be a thief's), and the owner is
+        told."""
+        await self._mail.void(
+            account.id,
+            (TokenPurpose.RESET_PASSWORD, TokenPurpose.CHANGE_EMAIL),
+            now=self._clock.now(),
+        )
+        await self.notify("password_changed", account, reset=reset)
 
     def _notice_mail(self, kind: str, account: Account, *, mail_id: str, **more: object) -> Mail:
         return Mail(

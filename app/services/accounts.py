@@ -12,7 +12,9 @@ from app.services.account_emails import AccountEmails, MailPolicy
 from app.services.email_tokens import EmailTokens
 from app.services.liveness import Liveness
 from app.services.lockout import LoginLockout
+from app.services.mail_requests import MailRequests
 from app.services.passwords import PasswordPolicy
+from app.services.rate_limit import RateLimiter
 from app.services.sessions import SessionService
 from app.services.users import UserService
 from app.storage.factory import Storage
@@ -23,6 +25,7 @@ class AccountServices:
     liveness: Liveness
     lockout: LoginLockout
     emails: AccountEmails
+    mail_requests: MailRequests
     users: UserService
     sessions: SessionService
 
@@ -34,6 +37,7 @@ class AccountServices:
         *,
         hasher: PasswordHasher,
         passwords: PasswordPolicy,
+        limiter: RateLimiter,
         events: SecurityEvents,
         clock: Clock,
     ) -> "AccountServices":
@@ -62,10 +66,12 @@ class AccountServices:
             clock=clock,
             policy=MailPolicy.from_settings(settings),
         )
+        mail_requests = MailRequests(limiter=limiter, emails=emails, key=settings.signing_key)
         return cls(
             liveness=liveness,
             lockout=lockout,
             emails=emails,
+            mail_requests=mail_requests,
             users=UserService(
                 users=storage.users,
                 sessions=storage.sessions,
@@ -73,6 +79,7 @@ class AccountServices:
                 hasher=hasher,
                 passwords=passwords,
                 emails=emails,
+                mail_requests=mail_requests,
                 events=events,
                 clock=clock,
             ),

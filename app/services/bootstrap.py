@@ -31,7 +31,7 @@ async def ensure_default_admin(
     email, username, password = credentials
     email = normalize_email(email)
     try:
-        await users.ensure_available(email=email, username=username)
+        await users.ensure_available(email=email, username=username, now=clock.now())
         await users.create(
             NewAccount(
                 email=email,

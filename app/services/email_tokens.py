@@ -1,6 +1,6 @@
 """One-time email tokens: `<id>.<secret>`, the id a random public handle, the secret 192 random
-bits stored only as its SHA-256. Checking one counts the attempt first; a token guessed wrong
-too often is void."""
+bits stored only as its SHA-256. Checking one counts the attempt first, and showing the right
+secret clears the count; a token guessed wrong too often is void."""
 
 import hashlib
 import hmac
@@ -73,6 +73,9 @@ class EmailTokens:
             _hash(secret), secret_hash
         ):
             raise EmailTokenInvalid
+        # The holder of the secret is no guesser: what they do with it (a password the policy
+        # refuses, the wrong form) must not use the token up.
+        await self._mail.clear_failures(token.id)
         # Only the holder of the right secret learns more than "invalid".
         if token.purpose is not purpose:
             raise EmailTokenWrongPurpose

@@ -18,6 +18,7 @@ from app.domain.principals import Principal
 from app.schemas.user import AdminUserUpdate, ProfileUpdate, UserCreate, normalize_email
 from app.services.account_emails import AccountEmails
 from app.services.liveness import Liveness
+from app.services.mail_requests import MailRequests
 from app.services.passwords import PasswordPolicy
 from app.storage.protocols import SessionStore
 from app.storage.users import UserStore
@@ -37,11 +38,13 @@ class UserService:
         hasher: PasswordHasher,
         passwords: PasswordPolicy,
         emails: AccountEmails,
+        mail_requests: MailRequests,
         events: SecurityEvents,
         clock: Clock,
     ) -> None:
         self._users = users
         self._emails = emails
+        self._mail_requests = mail_requests
         self._sessions = sessions
         self._liveness = liveness
         self._hasher = hasher
@@ -77,21 +80,17 @@ class UserService:
             if not valid:
                 raise CurrentPasswordInvalid
         username = changes.username or current.username
+        # Whether another account has the new address is not told (request_email_change).
         await self._users.ensure_available(
-            email=new_email or current.email, username=username, except_id=current.id
+            email=current.email, username=username, except_id=current.id, now=self._clock.now()
         )
+        if new_email is not None:
+            await self._mail_requests.spend(new_email)
         hashed_password = await self._new_password_hash(
             changes.password, email=current.email, username=username
         )
         if hashed_password is not None:
-            # Before the change is stored: should storing it fail, the user signs in again with
-            # the old password; the other way round, a thief's session would outlive the change.
-            revoked = await self._sessions.revoke_all(
-                current.id, now=self._clock.now(), keep_session_id=principal.session_id
-            )
-            self._events.emit(
-                SecurityEvent.PASSWORD_CHANGED, user_id=current.id, sessions_revoked=revoked
-            )
+            revoked = await self._end_other_sessions(current.id, principal.session_id)
         account = await self._users.update(
             current.id,
             AccountChanges(username=username, hashed_password=hashed_password),
@@ -99,10 +98,23 @@ class UserService:
         )
         self._liveness.forget_user(account.id)
         if hashed_password is not None:
-            await self._emails.notify("password_changed", account, reset=False)
+            await self._end_other_sessions(current.id, principal.session_id)
+            self._events.emit(
+                SecurityEvent.PASSWORD_CHANGED, user_id=current.id, sessions_revoked=revoked
+            )
+            await self._emails.password_changed(account, reset=False)
         if new_email is not None:
             await self._emails.request_email_change(account, new_email=new_email)
         return account
+
+    async def _end_other_sessions(self, user_id: int, keep_session_id: str | None) -> int:
+        """End the user's sessions (but `keep_session_id`) around a change of password or
+        access: before it, so that a change the store then fails to make leaves no thief's
+        session behind, and again after it, for a sign-in that read the account before the
+        change and stored its session after the first sweep."""
+        return await self._sessions.revoke_all(
+            user_id, now=self._clock.now(), keep_session_id=keep_session_id
+        )
 
     async def delete_account(self, principal: Principal, password: str) -> None:
         """Delete the caller's account, on their password: every session ends, the account's
@@ -121,9 +133,11 @@ class UserService:
             and await self._users.count_active_admins(except_id=account.id) == 0
         ):
             raise LastAdmin
-        revoked = await self._sessions.revoke_all(account.id, now=self._clock.now())
         await self._emails.erase(account, after=self._users.delete_unit(account.id))
         self._liveness.forget_user(account.id)
+        # After the account is gone: a sign-in that read it before, and stored its session
+        # after this, finds the account gone when it looks again (AuthService.login).
+        revoked = await self._sessions.revoke_all(account.id, now=self._clock.now())
         self._events.emit(
             SecurityEvent.ACCOUNT_DELETED, user_id=account.id, sessions_revoked=revoked
         )
@@ -197,19 +211,25 @@ class UserService:
             raise LastAdmin
         email = changes.email or current.email
         username = changes.username or current.username
-        await self._users.ensure_available(email=email, username=username, except_id=current.id)
+        await self._users.ensure_available(
+            email=email, username=username, except_id=current.id, now=self._clock.now()
+        )
         hashed_password = await self._new_password_hash(
             changes.password, email=email, username=username
         )
-        if (current.is_active and changes.is_active is False) or hashed_password is not None:
-            # Before the change, for the same reason as in update_profile. Should the store
-            # then refuse the change, the revoked sessions stay revoked: their owner signs in
-            # again.
-            await self._sessions.revoke_all(current.id, now=self._clock.now())
+        ends_sessions = (current.is_active and changes.is_active is False) or (
+            hashed_password is not None
+        )
+        if ends_sessions:
+            # Should the store then refuse the change, the revoked sessions stay revoked: their
+            # owner signs in again.
+            await self._end_other_sessions(current.id, None)
         account = await self._users.update(
             current.id, replace(change, hashed_password=hashed_password), now=self._clock.now()
         )
         self._liveness.forget_user(account.id)
+        if ends_sessions:
+            await self._end_other_sessions(current.id, None)
         self._events.emit(
             SecurityEvent.ADMIN_CHANGED_USER,
             user_id=account.id,
@@ -217,7 +237,7 @@ class UserService:
             fields=sorted(changes.model_fields_set),
         )
         if hashed_password is not None:
-            await self._emails.notify("password_changed", account, reset=False)
+            await self._emails.password_changed(account, reset=False)
         if moves_email:
             await self._emails.notify(
                 "email_replaced", current, old_email=current.email, new_email=account.email
@@ -241,7 +261,9 @@ class UserService:
     async def create_user(self, data: UserCreate, *, is_admin: bool, is_verified: bool) -> Account:
         """An operator's new account: active, an admin when asked, its password under the
         policy; an address not known to be the user's is mailed a verification link."""
-        await self._users.ensure_available(email=data.email, username=data.username)
+        await self._users.ensure_available(
+            email=data.email, username=data.username, now=self._clock.now()
+        )
         await self._passwords.check(data.password, email=data.email, username=data.username)
         account = await self._users.create(
             NewAccount(

@@ -2,7 +2,7 @@
 and the mail that carries it are written in one transaction, and a mail survives a restart."""
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
@@ -65,12 +65,29 @@ def _outbox_values(mail: Mail, now: datetime) -> dict[str, object]:
     }
 
 
-def _void_tokens(db: Connection, user_id: int, purpose: TokenPurpose, now: datetime) -> None:
-    db.execute(
-        update(_TOKENS)
-        .where(_T.user_id == user_id, _T.purpose == purpose.value, _T.used_at.is_(None))
-        .values(used_at=now)
+def _void_tokens(
+    db: Connection,
+    user_id: int,
+    purposes: Iterable[TokenPurpose],
+    now: datetime,
+    *,
+    issued_after: datetime | None = None,
+) -> None:
+    void = update(_TOKENS).where(
+        _T.user_id == user_id,
+        _T.purpose.in_([purpose.value for purpose in purposes]),
+        _T.used_at.is_(None),
     )
+    if issued_after is not None:
+        void = void.where(_T.created_at > issued_after)
+    db.execute(void.values(used_at=now))
+
+
+def _voided_by(token: NewEmailToken) -> tuple[TokenPurpose, ...]:
+    """The earlier tokens a new one voids: those of its purpose, except undo links. Each undo
+    link is bound to the address it gives back, and the first one, to the owner's own
+    address, must outlive whatever a thief changes after it."""
+    return () if token.purpose is TokenPurpose.UNDO_EMAIL_CHANGE else (token.purpose,)
 
 
 class MailStore:
@@ -99,7 +116,7 @@ class MailStore:
 
         def issue(db: Connection) -> T | None:
             result = after(db) if after is not None else None
-            _void_tokens(db, token.user_id, token.purpose, now)
+            _void_tokens(db, token.user_id, _voided_by(token), now)
             db.execute(insert(_TOKENS), asdict(token) | {"used_at": None, "failures": 0})
             db.execute(insert(_OUTBOX), _outbox_values(mail, now))
             return result
@@ -163,7 +180,7 @@ class MailStore:
 
         def prepare(db: Connection) -> None:
             if token is not None:
-                _void_tokens(db, token.user_id, token.purpose, now)
+                _void_tokens(db, token.user_id, _voided_by(token), now)
                 db.execute(insert(_TOKENS), asdict(token) | {"used_at": None, "failures": 0})
             db.execute(
                 update(_OUTBOX)
@@ -226,11 +243,30 @@ class MailStore:
 
         return await self._db.run(use)
 
-    async def void(self, user_id: int, purpose: TokenPurpose, *, now: datetime) -> None:
+    async def void(
+        self,
+        user_id: int,
+        purposes: Iterable[TokenPurpose],
+        *,
+        now: datetime,
+        issued_after: datetime | None = None,
+    ) -> None:
+        """Make the user's unused tokens of these purposes (issued after `issued_after`, when
+        given) stop working."""
+        purposes = tuple(purposes)
+
         def void(db: Connection) -> None:
-            _void_tokens(db, user_id, purpose, now)
+            _void_tokens(db, user_id, purposes, now, issued_after=issued_after)
 
         await self._db.run(void)
+
+    async def clear_failures(self, token_id: str) -> None:
+        """Forget the wrong guesses counted against a token whose secret was just shown."""
+
+        def clear(db: Connection) -> None:
+            db.execute(update(_TOKENS).where(_T.id == token_id).values(failures=0))
+
+        await self._db.run(clear)
 
     async def pending(self) -> int:
         """Mails not yet done with."""

@@ -12,11 +12,13 @@ from app.core.errors import EmailTaken, LastAdmin, UsernameTaken, UserNotFound
 from app.db.statements import PreparedStatement
 from app.db.units import UnitOfWork
 from app.domain.accounts import Account, AccountChanges, Credentials, NewAccount, UserFilter
-from app.models import User
+from app.domain.mail import TokenPurpose
+from app.models import EmailToken, User
 from app.storage.database import Database
 
 _USERS = cast(Table, User.__table__)
 _C = _USERS.c
+_TOKENS = cast(Table, EmailToken.__table__)
 # Every field of Account but is_verified, which the row holds as the time it became so.
 _ACCOUNT_COLUMNS = tuple(field.name for field in fields(Account) if field.name != "is_verified")
 # No stored text can hold NUL (PostgreSQL refuses it; SQLite's LIKE stops at it), so a term
@@ -52,6 +54,21 @@ def _credentials(row: Mapping[str, Any] | None) -> Credentials | None:
 
 def _duplicate_error(exc: IntegrityError) -> EmailTaken | UsernameTaken:
     return EmailTaken() if "email" in str(exc.orig).lower() else UsernameTaken()
+
+
+def _held_for_undo(db: Connection, email: str, *, except_id: int | None, now: datetime) -> bool:
+    """Whether the address is held for another account by a live link to undo an email change:
+    it is the address that undoing the change gives back, so nobody else may take it until
+    the link expires, or the change could not be undone."""
+    held = select(_TOKENS.c.id).where(
+        _TOKENS.c.email == email,
+        _TOKENS.c.purpose == TokenPurpose.UNDO_EMAIL_CHANGE.value,
+        _TOKENS.c.used_at.is_(None),
+        _TOKENS.c.expires_at > now,
+    )
+    if except_id is not None:
+        held = held.where(_TOKENS.c.user_id != except_id)
+    return db.execute(held.limit(1)).first() is not None
 
 
 def _escape_like(term: str) -> str:
@@ -132,6 +149,8 @@ class UserStore:
         }
 
         def create(db: Connection) -> Account:
+            if _held_for_undo(db, new.email, except_id=None, now=new.created_at):
+                raise EmailTaken
             try:
                 inserted = db.execute(_INSERT, values).inserted_primary_key
             except IntegrityError as exc:
@@ -142,13 +161,16 @@ class UserStore:
         return await self._db.run(create)
 
     async def ensure_available(
-        self, *, email: str, username: str, except_id: int | None = None
+        self, *, email: str, username: str, now: datetime, except_id: int | None = None
     ) -> None:
-        """Raise EmailTaken or UsernameTaken when another account holds either."""
+        """Raise EmailTaken or UsernameTaken when another account holds either (an address
+        held for an undo link counts as held)."""
 
         def taken(db: Connection) -> EmailTaken | UsernameTaken | None:
             others = select(_C.id).where(_C.id != except_id) if except_id else select(_C.id)
             if db.execute(others.where(_C.email == email)).first() is not None:
+                return EmailTaken()
+            if _held_for_undo(db, email, except_id=except_id, now=now):
                 return EmailTaken()
             lowered = func.lower(_C.username) == username.lower()
             if db.execute(others.where(lowered)).first() is not None:
@@ -186,7 +208,11 @@ class UserStore:
         values["updated_at"] = now
         removes_rights = changes.removes_admin_rights()
 
+        new_email = changes.email
+
         def apply(db: Connection) -> Account:
+            if new_email is not None and _held_for_undo(db, new_email, except_id=user_id, now=now):
+                raise EmailTaken
             if removes_rights:
                 _take_admin_change_lock(db)
             try:

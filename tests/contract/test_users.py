@@ -72,8 +72,12 @@ async def test_a_taken_email_or_username_is_refused_whatever_its_case(users: Use
     with pytest.raises(UsernameTaken):
         await users.create(_new("other@example.com", "newuser"))
     with pytest.raises(UsernameTaken):
-        await users.ensure_available(email="free@example.com", username="NEWUSER")
-    await users.ensure_available(email="new@example.com", username="newuser", except_id=created.id)
+        await users.ensure_available(
+            email="free@example.com", username="NEWUSER", now=datetime.now(UTC)
+        )
+    await users.ensure_available(
+        email="new@example.com", username="newuser", now=datetime.now(UTC), except_id=created.id
+    )
 
 
 async def test_an_update_sets_only_what_it_names(users: UserStore) -> None:

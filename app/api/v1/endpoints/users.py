@@ -45,14 +45,21 @@ async def read_me(request: Request) -> Response:
 @declare(
     caller=Caller.USER,
     limit=API,
-    errors=(*_IDENTITY_ERRORS, errors.CurrentPasswordInvalid, errors.UserNotFound),
+    errors=(
+        errors.UsernameTaken,
+        errors.PasswordRejected,
+        errors.PasswordCheckUnavailable,
+        errors.CurrentPasswordInvalid,
+        errors.UserNotFound,
+    ),
 )
 async def update_me(request: Request, body: ProfileUpdate, response: Response) -> UserRead:
     """Change your username, email or password (the last two need `current_password`).
 
     A new email is the account's once confirmed from that address: the answer is then 202,
     with the account as it stands (still the old email), and a link is on its way to the new
-    one. A new password ends your other sessions."""
+    one, unless another account has it (the answer does not say). Each new address spends
+    its own mail budget. A new password ends your other sessions."""
     account = await services_of(request).users.update_profile(principal_of(request), body)
     if body.email is not None and body.email != account.email:
         response.status_code = status.HTTP_202_ACCEPTED
