@@ -172,6 +172,11 @@ class AuthService:
         except EmailTaken:
             if not self._require_verified:
                 raise
+            # A taken username is told as it would be with a new address (whichever unique
+            # key the database happens to check first), so that it cannot tell the two apart.
+            await self._users.ensure_available(
+                email=None, username=data.username, now=self._clock.now()
+            )
             await self._emails.request(REGISTRATION_ATTEMPT, data.email)
             return None
         self._events.emit(SecurityEvent.REGISTERED, user_id=account.id)
@@ -256,14 +261,7 @@ class AuthService:
             absolute_expires_at=absolute_end,
             idle_expires_at=policy.idle_end(now),
         )
-        if self._notify_new_device and await self._is_new_device(account, session):
-            await self._emails.notify(
-                NEW_DEVICE,
-                account,
-                device=f"{session.browser} on {session.os}",
-                ip_address=session.ip_address or "an unknown address",
-                when=now.strftime("%Y-%m-%d %H:%M"),
-            )
+        new_device = self._notify_new_device and await self._is_new_device(account, session)
         try:
             await self._sessions.create(session)
         except UserNotFound:
@@ -279,6 +277,14 @@ class AuthService:
             await self._sessions.revoke(session.id, user_id=account.id, now=now)
             self._events.emit(SecurityEvent.LOGIN_FAILED, user_id=account.id)
             raise InvalidCredentials
+        if new_device:
+            await self._emails.notify(
+                NEW_DEVICE,
+                account,
+                device=f"{session.browser} on {session.os}",
+                ip_address=session.ip_address or "an unknown address",
+                when=now.strftime("%Y-%m-%d %H:%M"),
+            )
         self._events.emit(SecurityEvent.LOGIN_SUCCEEDED, user_id=account.id, session_id=session.id)
         return self._tokens.pair(
             user_id=account.id,

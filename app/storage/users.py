@@ -161,16 +161,18 @@ class UserStore:
         return await self._db.run(create)
 
     async def ensure_available(
-        self, *, email: str, username: str, now: datetime, except_id: int | None = None
+        self, *, email: str | None, username: str, now: datetime, except_id: int | None = None
     ) -> None:
         """Raise EmailTaken or UsernameTaken when another account holds either (an address
-        held for an undo link counts as held)."""
+        held for an undo link counts as held); with no `email`, only the username is asked
+        about."""
 
         def taken(db: Connection) -> EmailTaken | UsernameTaken | None:
             others = select(_C.id).where(_C.id != except_id) if except_id else select(_C.id)
-            if db.execute(others.where(_C.email == email)).first() is not None:
-                return EmailTaken()
-            if _held_for_undo(db, email, except_id=except_id, now=now):
+            if email is not None and (
+                db.execute(others.where(_C.email == email)).first() is not None
+                or _held_for_undo(db, email, except_id=except_id, now=now)
+            ):
                 return EmailTaken()
             lowered = func.lower(_C.username) == username.lower()
             if db.execute(others.where(lowered)).first() is not None:

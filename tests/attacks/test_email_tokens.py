@@ -295,3 +295,17 @@ async def test_registering_a_known_address_answers_as_a_new_one_and_tells_its_ow
         [verify] = await _mails(smtp, "owner@example.com", VERIFY_SUBJECT)
         assert (await _verify(api, token_in(verify))).status_code == 200
         assert (await api.login("owner@example.com", DEFAULT_PASSWORD)).status_code == 200
+
+
+async def test_a_taken_username_tells_nothing_about_the_address(
+    database_url: str, smtp: MailServer, clock: OffsetClock
+) -> None:
+    async with mailing(database_url, smtp, clock, REQUIRE_VERIFIED_EMAIL=True) as api:
+        assert (await api.register(email="owner@example.com", username="owner")).status_code == 202
+        known = await api.register(email="owner@example.com", username="OWNER")
+        unknown = await api.register(email="stranger@example.com", username="owner")
+        assert known.status_code == unknown.status_code == 409
+        assert known.json() == unknown.json()
+        assert known.json()["code"] == "username_taken"
+        await asyncio.sleep(0.3)
+        assert not [m for m in smtp.inbox.to("owner@example.com") if "Someone" in _subject(m)]
