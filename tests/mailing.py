@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Table, select, update
 from app.core.config import Settings
 from app.models import MailOutbox
 from app.storage.factory import build_storage
+from app.storage.mail import MailStore
 from tests.conftest import make_settings
 
 PUBLIC_URL = "https://auth.example.com"
@@ -59,6 +60,11 @@ class Outbox:
 
     def __init__(self, settings: Settings) -> None:
         self._storage = build_storage(settings)
+
+    @property
+    def store(self) -> MailStore:
+        """The app's mail store, on the same database."""
+        return self._storage.mail
 
     async def rows(self) -> list[OutboxRow]:
         def rows(db: Connection) -> list[OutboxRow]:

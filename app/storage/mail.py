@@ -195,11 +195,19 @@ class MailStore:
         token, and its address are forgotten."""
 
         def finish(db: Connection) -> None:
-            # The address goes too: a deleted account's address must not outlive it here.
+            # The address goes too, also from a server's error, which often quotes it: a
+            # deleted account's address must not outlive it here.
             db.execute(
                 update(_OUTBOX)
                 .where(_O.id == mail.id)
-                .values(done_at=now, outcome=outcome, payload="{}", address="", lease_until=None)
+                .values(
+                    done_at=now,
+                    outcome=outcome,
+                    payload="{}",
+                    address="",
+                    lease_until=None,
+                    last_error=func.replace(_O.last_error, mail.address, "<address>"),
+                )
             )
 
         await self._db.run(finish)

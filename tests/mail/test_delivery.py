@@ -5,7 +5,7 @@ folder; the headers of what is sent."""
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -15,6 +15,7 @@ import pytest
 from pydantic import SecretStr
 
 from app.core.config import Settings
+from app.domain.mail import Mail
 from app.mail.render import MailRenderer
 from app.mail.transport import transport_from_settings
 from app.services.mail_delivery import lease_terms
@@ -523,3 +524,20 @@ def test_the_renderer_never_writes_a_header_from_a_line_break(address: str) -> N
     assert reparsed.get_all("Bcc") is None
     with pytest.raises(ValueError, match=r"linefeed|carriage"):
         renderer.message(kind="verify_email", to=address, message_id="m2", context=context)
+
+
+async def test_a_done_mail_keeps_no_address_even_in_the_servers_error(
+    database_url: str, outbox: Outbox
+) -> None:
+    settings = mailed_settings(database_url, None, MAIL_POLL_SECONDS=3600)
+    address = "quoted@example.com"
+    # The app migrates the database; its worker waits an hour before looking for mail.
+    async with serve(settings):
+        mail = Mail(id="quoted-mail", kind="password_changed", address=address)
+        store, now = outbox.store, datetime.now(UTC)
+        await store.enqueue(mail, now=now)
+        await store.retry(mail, at=now, error=f"451 4.2.0 <{address}>: mailbox busy, try later")
+        await store.finish(mail, outcome="sent", now=now)
+    [row] = await outbox.rows()
+    assert row.address == ""
+    assert row.last_error == "451 4.2.0 <<address>>: mailbox busy, try later"
