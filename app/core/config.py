@@ -1,5 +1,6 @@
 """Settings read from the environment and `.env`."""
 
+import ipaddress
 import json
 import secrets
 from functools import cached_property
@@ -43,6 +44,14 @@ def _valid_rate_limit(text: str) -> str:
 
 RateLimitText = Annotated[str, AfterValidator(_valid_rate_limit)]
 
+
+
+def _is_unspecified(host: str) -> bool:
+    """Whether `host` means every interface (0.0.0.0, ::), which a link cannot point at."""
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -132,8 +141,8 @@ class Settings(BaseSettings):
     HIBP_TIMEOUT_SECONDS: float = Field(default=2.0, gt=0, le=30)
     HIBP_FAIL_CLOSED: bool = False
 
-    PUBLIC_URL: str = Field(
-        default="http://127.0.0.1:8000", pattern=r"^https?://[A-Za-z0-9.\[\]:-]+(/[^\s?#]*)?$"
+    PUBLIC_URL: str | None = Field(
+        default=None, pattern=r"^https?://[A-Za-z0-9.\[\]:-]+(/[^\s?#]*)?$"
     )
     SMTP_HOST: str | None = None
     SMTP_PORT: int = Field(default=587, ge=1, le=65535)
@@ -186,6 +195,7 @@ class Settings(BaseSettings):
         "ADMIN_PASSWORD",
         "METRICS_TOKEN",
         "COOKIE_DOMAIN",
+        "PUBLIC_URL",
         "SMTP_HOST",
         "SMTP_USERNAME",
         "SMTP_PASSWORD",
@@ -249,7 +259,7 @@ class Settings(BaseSettings):
             problems.append("SECURE_COOKIES is false: cookies would travel over plain HTTP")
         if self.PRESET == "development":
             problems.append("PRESET=development relaxes the rate limits")
-        if not self.PUBLIC_URL.startswith("https://"):
+        if not self.public_url.startswith("https://"):
             problems.append("PUBLIC_URL is not https: links in mails would travel in clear")
         return problems
 
@@ -257,6 +267,16 @@ class Settings(BaseSettings):
     def signing_key(self) -> str:
         """The JWT key: SECRET_KEY, or a per-process random key when it is unset."""
         return self.SECRET_KEY.get_secret_value() or secrets.token_urlsafe(48)
+
+    @property
+    def public_url(self) -> str:
+        """Where people reach the service, without a trailing slash: PUBLIC_URL, or unset, the
+        address `python run.py` serves on, so that a development server's links follow its
+        PORT."""
+        if self.PUBLIC_URL:
+            return self.PUBLIC_URL.rstrip("/")
+        host = "127.0.0.1" if _is_unspecified(self.HOST) else self.HOST
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.PORT}"
 
     @cached_property
     def admin_credentials(self) -> tuple[str, str, str] | None:

@@ -53,7 +53,7 @@ class MailPolicy:
     def from_settings(cls, settings: Settings) -> "MailPolicy":
         return cls(
             service=settings.PROJECT_NAME,
-            public_url=settings.PUBLIC_URL.rstrip("/"),
+            public_url=settings.public_url,
             verify_lifetime=timedelta(minutes=settings.VERIFY_TOKEN_MINUTES),
             reset_lifetime=timedelta(minutes=settings.RESET_TOKEN_MINUTES),
             change_lifetime=timedelta(minutes=settings.EMAIL_CHANGE_TOKEN_MINUTES),

@@ -66,7 +66,7 @@ async def prepare_database(
             "default_admin_created",
             email=email,
             username=username,
-            sign_in=f"{settings.PUBLIC_URL.rstrip('/')}/account/sign-in",
+            sign_in=f"{settings.public_url}/account/sign-in",
             **shown,
         )
 

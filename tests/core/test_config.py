@@ -148,3 +148,21 @@ def test_an_idle_timeout_shorter_than_an_access_token_is_refused(idle: int) -> N
 def test_an_idle_timeout_off_or_as_long_as_an_access_token_is_accepted(idle: int) -> None:
     settings = _settings(SESSION_IDLE_TIMEOUT_MINUTES=idle, ACCESS_TOKEN_EXPIRE_MINUTES=30)
     assert idle == settings.SESSION_IDLE_TIMEOUT_MINUTES
+
+
+@pytest.mark.parametrize(
+    ("overrides", "public_url"),
+    [
+        ({}, "http://127.0.0.1:8000"),
+        ({"PORT": 8765}, "http://127.0.0.1:8765"),
+        ({"HOST": "0.0.0.0", "PORT": 9000}, "http://127.0.0.1:9000"),  # noqa: S104
+        ({"HOST": "::1"}, "http://[::1]:8000"),
+        ({"PUBLIC_URL": ""}, "http://127.0.0.1:8000"),
+        ({"PUBLIC_URL": "https://auth.example.com/"}, "https://auth.example.com"),
+        ({"PUBLIC_URL": "https://example.com/auth", "PORT": 1}, "https://example.com/auth"),
+    ],
+)
+def test_links_start_at_public_url_or_where_the_server_listens(
+    overrides: dict[str, object], public_url: str
+) -> None:
+    assert _settings(**overrides).public_url == public_url
