@@ -274,6 +274,8 @@ def service_settings(backend: str, workdir: Path) -> dict[str, str]:
         "ADMIN_USERNAME": "admin",
         "ADMIN_PASSWORD": "benchmark admin password",
         "SECURE_COOKIES": "true",
+        # Production refuses plain-http links; the benchmark sends no mail.
+        "PUBLIC_URL": "https://auth.example.com",
         "RATE_LIMIT_LOGIN": UNLIMITED,
         "RATE_LIMIT_REGISTER": UNLIMITED,
         "RATE_LIMIT_REFRESH": UNLIMITED,

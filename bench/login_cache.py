@@ -39,16 +39,15 @@ from starlette.types import ASGIApp, Message
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmark import (  # noqa: E402
+from app.core.config import Settings  # noqa: E402
+from app.core.passwords import PasswordHasher  # noqa: E402
+from app.main import create_app  # noqa: E402
+from bench.benchmark import (  # noqa: E402
     PASSWORD,
     measure_hash_ms,
     reset_production_stores,
     service_settings,
 )
-
-from app.core.config import Settings  # noqa: E402
-from app.core.passwords import PasswordHasher  # noqa: E402
-from app.main import create_app  # noqa: E402
 
 SIGN_INS = 400
 AT_ONCE = 8
