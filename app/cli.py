@@ -14,7 +14,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -27,7 +27,7 @@ from sqlalchemy import Connection
 from app.core.clock import Clock, SystemClock
 from app.core.config import Settings
 from app.core.errors import DomainError, PasswordCheckUnavailable, StoreUnavailable
-from app.core.events import AuditLog
+from app.core.events import AuditLog, EventFanout
 from app.core.logging import configure_logging
 from app.core.passwords import PasswordHasher
 from app.db.migrate import ALEMBIC_INI
@@ -35,6 +35,7 @@ from app.domain.accounts import Account
 from app.domain.sessions import SessionRecord
 from app.schemas.user import AdminUserUpdate, Email, UserCreate, Username
 from app.services.accounts import AccountServices
+from app.services.audit_trail import AuditTrail
 from app.services.bootstrap import prepare_from_settings
 from app.services.passwords import PasswordPolicy
 from app.services.rate_limit import RateLimiter
@@ -96,12 +97,14 @@ def _schema_is_current(connection: Connection) -> bool:
 async def _operator(settings: Settings) -> AsyncIterator[Operator]:
     """The stores and services as app.main builds them, without what only requests use
     (tokens, metrics; the rate limiter is there for the services' wiring, and no operator
-    command spends it); security events go to the audit log alone."""
+    command spends it); security events go to the audit log and, once the command is done,
+    to the audit trail."""
     storage = build_storage(settings)
     hasher = PasswordHasher.from_settings(settings)
     passwords = PasswordPolicy.from_settings(settings)
     clock = SystemClock()
-    events = AuditLog()
+    trail = AuditTrail(storage.audit, clock)
+    events = EventFanout(AuditLog(), trail)
     accounts = AccountServices.build(
         settings,
         storage,
@@ -109,6 +112,7 @@ async def _operator(settings: Settings) -> AsyncIterator[Operator]:
         passwords=passwords,
         limiter=RateLimiter(settings, storage.rate_limits, storage.rate_limit_guard),
         events=events,
+        trail=trail,
         clock=clock,
     )
     try:
@@ -128,6 +132,7 @@ async def _operator(settings: Settings) -> AsyncIterator[Operator]:
             sessions=accounts.sessions,
             clock=clock,
         )
+        await trail.flush()
     finally:
         hasher.close()
         await passwords.aclose()
@@ -375,18 +380,22 @@ def revoke_sessions(
 @cli.command()
 def purge() -> None:
     """Delete ended sessions and attempt counters from the SQL store (Redis expires its own),
-    mails sent or given up over a week ago, and email tokens past their expiry."""
+    mails sent or given up over a week ago, email tokens past their expiry, and audit events
+    older than AUDIT_RETENTION_DAYS."""
 
     async def purge_stores(operator: Operator) -> list[str]:
         sessions = await operator.sessions.purge()
         counters = await operator.storage.attempts.purge(operator.clock.now())
         mails, tokens = await operator.storage.mail.purge(operator.clock.now())
+        retention = timedelta(days=operator.settings.AUDIT_RETENTION_DAYS)
+        events = await operator.storage.audit.purge(operator.clock.now() - retention)
         store = "redis, which expires them itself" if operator.settings.REDIS_URL else "database"
         return [
             f"sessions: {sessions} removed ({store})",
             f"attempt counters: {counters} removed ({store})",
             f"mails: {mails} removed (database)",
             f"email tokens: {tokens} removed (database)",
+            f"audit events: {events} removed (database)",
         ]
 
     for line in _operate(purge_stores):

@@ -32,6 +32,7 @@ from app.mail.render import renderer_from_settings
 from app.mail.transport import transport_from_settings
 from app.services.accounts import AccountServices
 from app.services.activity import RecentSignIns
+from app.services.audit_trail import AuditTrail
 from app.services.auth import AuthService, SessionTokens
 from app.services.authentication import Authenticator
 from app.services.bootstrap import prepare_database
@@ -68,7 +69,8 @@ def create_app(
     storage = build_storage(settings)
     metrics = Metrics()
     recent_sign_ins = RecentSignIns(clock)
-    events = EventFanout(metrics, AuditLog(), recent_sign_ins)
+    trail = AuditTrail(storage.audit, clock)
+    events = EventFanout(metrics, AuditLog(), recent_sign_ins, trail)
     hasher = hasher or PasswordHasher.from_settings(settings)
     passwords = PasswordPolicy.from_settings(settings)
     codec = TokenCodec(
@@ -85,6 +87,7 @@ def create_app(
         passwords=passwords,
         limiter=limiter,
         events=events,
+        trail=trail,
         clock=clock,
     )
     delivery = MailDelivery(
@@ -146,15 +149,15 @@ def create_app(
             # pause that every request in flight would wait out.
             gc.collect()
             gc.freeze()
-            stop_delivery = asyncio.Event()
-            delivering = asyncio.create_task(delivery.run(stop_delivery))
+            stop_background = asyncio.Event()
+            background = asyncio.gather(delivery.run(stop_background), trail.run(stop_background))
             try:
                 yield
             finally:
-                stop_delivery.set()
+                stop_background.set()
                 # A round stuck on a hung store is not waited for beyond its deadline.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(delivering, settings.STORE_DEADLINE_SECONDS * 2)
+                    await asyncio.wait_for(background, settings.STORE_DEADLINE_SECONDS * 2)
         finally:
             hasher.close()
             await passwords.aclose()

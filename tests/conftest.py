@@ -73,7 +73,14 @@ POSTGRES_ADMIN_URL = os.environ.get(
 POSTGRES_TEST_DATABASE = f"auth_service_test_{os.getpid()}"
 REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REDIS_TEST_PREFIX = f"authtest{os.getpid()}"
-_TABLES = ("attempt_counters", "auth_sessions", "email_tokens", "mail_outbox", "users")
+_TABLES = (
+    "attempt_counters",
+    "audit_events",
+    "auth_sessions",
+    "email_tokens",
+    "mail_outbox",
+    "users",
+)
 
 
 def postgres_url(database: str) -> str:

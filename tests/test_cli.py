@@ -23,6 +23,7 @@ from typer.testing import CliRunner, Result
 
 from app.cli import cli
 from app.core.config import Settings
+from app.domain.audit import AuditEntry
 from app.domain.mail import Mail, NewEmailToken, TokenPurpose
 from app.domain.sessions import SessionRecord
 from app.storage import sql_sessions
@@ -266,6 +267,15 @@ async def test_set_password_ends_every_session(
         ["password"],
         "cli",
     )
+    # The audit trail has it too, written before the command ended.
+    storage = build_storage(cli_settings)
+    try:
+        [kept] = [
+            e for e in await storage.audit.of_user(user.id, limit=10) if e.event == event["event"]
+        ]
+    finally:
+        await storage.close()
+    assert kept.details == {"fields": ["password"], "via": "cli", "admin_id": None}
     clock.advance(cli_settings.SESSION_CACHE_SECONDS)
     assert (await api.me(user.tokens)).status_code == 401
     assert (await api.me(other)).status_code == 401
@@ -440,6 +450,13 @@ async def test_purge_removes_what_has_ended_and_keeps_what_lives(
         await storage.attempts.count("current", now=now, window=timedelta(hours=1))
         queued = await storage.mail.pending()
         await _stage_mail(storage, user.id, now)
+        retention = timedelta(days=cli_settings.AUDIT_RETENTION_DAYS)
+        await storage.audit.append(
+            [
+                AuditEntry(user.id, "staged_too_old", now - retention - timedelta(minutes=1)),
+                AuditEntry(user.id, "staged_still_kept", now - retention + timedelta(minutes=1)),
+            ]
+        )
 
         # Small batches, to see that purge goes on until none is left.
         monkeypatch.setattr(sql_sessions, "PURGE_BATCH", 2)
@@ -451,11 +468,13 @@ async def test_purge_removes_what_has_ended_and_keeps_what_lives(
                 "sessions: 0 removed (redis, which expires them itself)\n"
                 "attempt counters: 0 removed (redis, which expires them itself)\n"
                 "mails: 1 removed (database)\nemail tokens: 1 removed (database)\n"
+                "audit events: 1 removed (database)\n"
             )
         else:
             assert result.stdout == (
                 "sessions: 5 removed (database)\nattempt counters: 1 removed (database)\n"
                 "mails: 1 removed (database)\nemail tokens: 1 removed (database)\n"
+                "audit events: 1 removed (database)\n"
             )
         # What is still of use stays: the mail not yet sent and the live token.
         assert await storage.mail.pending() == queued + 1
@@ -465,6 +484,9 @@ async def test_purge_removes_what_has_ended_and_keeps_what_lives(
         assert await storage.sessions.get("live", user_id=user.id) is not None
         kept = await storage.attempts.count("current", now=now, window=timedelta(hours=1))
         assert kept.count == 2
+        trail = await storage.audit.of_user(user.id, limit=100)
+        assert "staged_still_kept" in {entry.event for entry in trail}
+        assert "staged_too_old" not in {entry.event for entry in trail}
     finally:
         await storage.close()
     assert (await api.me(user.tokens)).status_code == 200

@@ -45,13 +45,13 @@ def _valid_rate_limit(text: str) -> str:
 RateLimitText = Annotated[str, AfterValidator(_valid_rate_limit)]
 
 
-
 def _is_unspecified(host: str) -> bool:
     """Whether `host` means every interface (0.0.0.0, ::), which a link cannot point at."""
     try:
         return ipaddress.ip_address(host).is_unspecified
     except ValueError:
         return False
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -164,6 +164,7 @@ class Settings(BaseSettings):
     EMAIL_TOKEN_MAX_ATTEMPTS: int = Field(default=5, ge=1, le=100)
     NOTIFY_NEW_DEVICE: bool = False
     RATE_LIMIT_MAIL: RateLimitText = "5/minute;20/hour"
+    AUDIT_RETENTION_DAYS: int = Field(default=365, ge=1, le=36_500)
     SESSION_ABSOLUTE_LIFETIME_DAYS: int = Field(default=30, ge=0, le=3650)
     SESSION_IDLE_TIMEOUT_MINUTES: int = Field(default=0, ge=0, le=525_600)
 

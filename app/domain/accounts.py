@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
+from app.domain.audit import AuditEntry
 from app.domain.sessions import SessionRecord
 
 
@@ -68,3 +69,4 @@ class AccountExport:
     exported_at: datetime
     account: Account
     sessions: list[SessionRecord]
+    events: list[AuditEntry]

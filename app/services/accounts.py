@@ -9,6 +9,7 @@ from app.core.config import Settings
 from app.core.events import SecurityEvents
 from app.core.passwords import PasswordHasher
 from app.services.account_emails import AccountEmails, MailPolicy
+from app.services.audit_trail import AuditTrail
 from app.services.email_tokens import EmailTokens
 from app.services.liveness import Liveness
 from app.services.lockout import LoginLockout
@@ -39,6 +40,7 @@ class AccountServices:
         passwords: PasswordPolicy,
         limiter: RateLimiter,
         events: SecurityEvents,
+        trail: AuditTrail,
         clock: Clock,
     ) -> "AccountServices":
         liveness = Liveness(
@@ -81,6 +83,7 @@ class AccountServices:
                 emails=emails,
                 mail_requests=mail_requests,
                 events=events,
+                trail=trail,
                 clock=clock,
             ),
             sessions=SessionService(

@@ -17,6 +17,7 @@ from app.domain.accounts import (
 from app.domain.principals import Principal
 from app.schemas.user import AdminUserUpdate, ProfileUpdate, UserCreate, normalize_email
 from app.services.account_emails import AccountEmails
+from app.services.audit_trail import AuditTrail
 from app.services.liveness import Liveness
 from app.services.mail_requests import MailRequests
 from app.services.passwords import PasswordPolicy
@@ -26,6 +27,8 @@ from app.storage.users import UserStore
 # Marks an operator's change in the security events: it is made on the service's host through
 # the CLI, with no admin account behind it, and an audit must still tell it from an admin's.
 OPERATOR: Mapping[str, object] = {"admin_id": None, "via": "cli"}
+# The security events a data export carries: the latest, as many as a person would read.
+EXPORTED_EVENTS = 1000
 
 
 class UserService:
@@ -40,8 +43,10 @@ class UserService:
         emails: AccountEmails,
         mail_requests: MailRequests,
         events: SecurityEvents,
+        trail: AuditTrail,
         clock: Clock,
     ) -> None:
+        self._trail = trail
         self._users = users
         self._emails = emails
         self._mail_requests = mail_requests
@@ -133,11 +138,12 @@ class UserService:
             and await self._users.count_active_admins(except_id=account.id) == 0
         ):
             raise LastAdmin
+        revoked = await self._end_other_sessions(account.id, None)
         await self._emails.erase(account, after=self._users.delete_unit(account.id))
         self._liveness.forget_user(account.id)
-        # After the account is gone: a sign-in that read it before, and stored its session
-        # after this, finds the account gone when it looks again (AuthService.login).
-        revoked = await self._sessions.revoke_all(account.id, now=self._clock.now())
+        # Again once the account is gone: a sign-in that read it before, and stored its session
+        # after the first sweep, finds the account gone when it looks again (AuthService.login).
+        await self._end_other_sessions(account.id, None)
         self._events.emit(
             SecurityEvent.ACCOUNT_DELETED, user_id=account.id, sessions_revoked=revoked
         )
@@ -152,6 +158,7 @@ class UserService:
             exported_at=now,
             account=account,
             sessions=await self._sessions.list_live(account.id, now),
+            events=await self._trail.history(account.id, limit=EXPORTED_EVENTS),
         )
 
     async def get_user(self, user_id: int) -> Account:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.core.config import Settings
 from app.db.engine import create_engine
 from app.db.units import AsyncEngineRunner, SqliteThreadRunner, UnitOfWorkRunner
+from app.storage.audit import AuditStore
 from app.storage.database import Database
 from app.storage.guard import StoreGuard
 from app.storage.mail import MailStore
@@ -36,6 +37,7 @@ class Storage:
     database: Database
     users: UserStore
     mail: MailStore
+    audit: AuditStore
     sessions: SessionStore
     attempts: AttemptCounter
     rate_limits: LimitsStorage
@@ -109,6 +111,7 @@ def build_storage(settings: Settings) -> Storage:
         database=database,
         users=UserStore(database),
         mail=MailStore(database),
+        audit=AuditStore(database),
         sessions=sessions,
         attempts=attempts,
         rate_limits=rate_limits,

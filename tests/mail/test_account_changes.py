@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Table, func, select
 
 from app.api.deps import ServiceApp
 from app.core.config import Settings
+from app.domain.audit import AuditEntry
 from app.models import AuthSession, EmailToken, MailOutbox, User
 from app.storage.factory import build_storage
 from tests.clock import OffsetClock
@@ -185,9 +186,22 @@ async def test_leaving_needs_the_password_ends_everything_and_erases_the_account
         await outbox.settled()
         assert await storage.database.read(_rows_naming(user.id, user.email)) == 0
         assert await _redis_keys_of(mailed, user.id) == []
+        # The audit trail is kept, naming the account by its id alone (written within a
+        # second).
+        for _ in range(50):
+            trail = await storage.audit.of_user(user.id, limit=100)
+            if "account_deleted" in _events(trail):
+                break
+            await anyio.sleep(0.1)
+        assert {"account_deleted", "registered", "login_succeeded"} <= _events(trail)
+        assert user.email not in repr(trail)
     finally:
         await outbox.close()
         await storage.close()
+
+
+def _events(trail: list[AuditEntry]) -> set[str]:
+    return {entry.event for entry in trail}
 
 
 def _rows_naming(user_id: int, email: str) -> Callable[[Connection], int]:
@@ -299,6 +313,12 @@ async def test_an_export_holds_the_profile_and_the_devices(api: Api) -> None:
     body = exported.json()
     assert body["profile"]["email"] == user.email
     assert len(body["sessions"]) == 2
+    events = [entry["event"] for entry in body["security_events"]]
+    # Newest first; the second sign-in's event is there at once, before the trail's write.
+    assert events == ["login_succeeded", "login_succeeded", "registered"]
+    assert body["security_events"][0]["details"]["session_id"] in {
+        session["id"] for session in body["sessions"]
+    }
     assert "attachment" in exported.headers["content-disposition"]
     assert "password" not in exported.text
     api.client.cookies.clear()

@@ -17,6 +17,7 @@ from app.domain.accounts import Account
 from app.domain.principals import Principal
 from app.schemas.user import AdminUserUpdate
 from app.services.accounts import AccountServices
+from app.services.audit_trail import AuditTrail
 from app.services.passwords import PasswordPolicy
 from app.services.rate_limit import RateLimiter
 from app.services.users import UserService
@@ -318,6 +319,7 @@ async def _user_service_reading(
         passwords=PasswordPolicy.from_settings(settings),
         limiter=RateLimiter(settings, storage.rate_limits, storage.rate_limit_guard),
         events=EventFanout(),
+        trail=AuditTrail(storage.audit, SystemClock()),
         clock=SystemClock(),
     )
     try:

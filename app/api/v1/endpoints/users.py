@@ -81,8 +81,9 @@ async def delete_me(request: Request, body: AccountDeletion) -> None:
 @router.get("/me/export", response_model=AccountExportRead)
 @declare(caller=Caller.USER, limit=API, errors=(errors.UserNotFound,))
 async def export_me(request: Request) -> Response:
-    """Download what the service holds about you, as a JSON file: your profile and your live
-    sessions. Your password is held only as a hash, which is not exported."""
+    """Download what the service holds about you, as a JSON file: your profile, your live
+    sessions and your latest security events. Your password is held only as a hash, which is
+    not exported."""
     principal = principal_of(request)
     export = await services_of(request).users.export(principal)
     body = AccountExportRead.of(export, current_session_id=principal.session_id)
