@@ -26,6 +26,7 @@ from app.core.config import Settings
 from app.main import create_app
 from tests.clock import OffsetClock
 from tests.factories import ADMIN_EMAIL, ADMIN_PASSWORD, ADMIN_USERNAME, Api
+from tests.mail_server import MailServer, mail_server
 
 
 @pytest.fixture
@@ -185,6 +186,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return make_settings(database_url)
+
+
+@pytest.fixture
+def smtp() -> Iterator[MailServer]:
+    """A real SMTP server (aiosmtpd) on a free loopback port, with an empty inbox."""
+    with mail_server() as server:
+        yield server
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 whose mailed links are the way back: a reset link, the undo link of an email change. And a
 signed-in user tries to use the email change to mail-bomb or probe addresses."""
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,7 +19,7 @@ from tests.attacks.test_email_tokens import (
 from tests.clock import OffsetClock
 from tests.conftest import serve
 from tests.factories import ADMIN_EMAIL, ADMIN_PASSWORD, DEFAULT_PASSWORD, Api, UserHandle
-from tests.mail_server import MailServer, mail_server, token_in
+from tests.mail_server import MailServer, token_in
 from tests.mailing import mailed_settings
 from tests.routes import CONFIRM_EMAIL_CHANGE, ME, UNDO_EMAIL_CHANGE, USERS
 
@@ -28,12 +28,6 @@ CHANGED_SUBJECT = "The email address of your"
 THIEF = "thief@example.com"
 THIEF_LATER = "thief-later@example.com"
 THIEF_PASSWORD = "the thief's own passphrase"
-
-
-@pytest.fixture
-def smtp() -> Iterator[MailServer]:
-    with mail_server() as server:
-        yield server
 
 
 @pytest.fixture

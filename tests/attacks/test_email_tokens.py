@@ -3,7 +3,7 @@ expired, misdirected, spliced, guessed and raced tokens; the answers and the mai
 the routes that name an address; and registration when addresses must be verified."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from email.message import Message
 from typing import Any
@@ -16,7 +16,7 @@ from tests.attacks.guesses import assert_429
 from tests.clock import OffsetClock
 from tests.conftest import serve
 from tests.factories import DEFAULT_PASSWORD, Api, UserHandle
-from tests.mail_server import MailServer, mail_server, text_of, token_in
+from tests.mail_server import MailServer, text_of, token_in
 from tests.mailing import Outbox, mailed_settings
 from tests.routes import (
     FORGOT_PASSWORD,
@@ -30,12 +30,6 @@ VERIFY_SUBJECT = "Confirm your email address"
 RESET_SUBJECT = "Reset your"
 # The client address the test transport reports is a trusted proxy's with these settings.
 PROXY = {"TRUSTED_PROXIES": ["203.0.113.0/24"]}
-
-
-@pytest.fixture
-def smtp() -> Iterator[MailServer]:
-    with mail_server() as server:
-        yield server
 
 
 @asynccontextmanager

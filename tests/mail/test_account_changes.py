@@ -2,7 +2,7 @@
 server: the confirmed email change and its undo, password notices, leaving, and the admin's
 verification tools."""
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from email.message import Message
 from typing import cast
 
@@ -19,7 +19,7 @@ from app.storage.factory import build_storage
 from tests.clock import OffsetClock
 from tests.conftest import serve
 from tests.factories import DEFAULT_PASSWORD, Api, UserHandle
-from tests.mail_server import MailServer, mail_server, text_of, token_in
+from tests.mail_server import MailServer, text_of, token_in
 from tests.mailing import Outbox
 from tests.routes import (
     CONFIRM_EMAIL_CHANGE,
@@ -32,12 +32,6 @@ from tests.routes import (
 )
 
 NEW_ADDRESS = "moved@example.com"
-
-
-@pytest.fixture
-def smtp() -> Iterator[MailServer]:
-    with mail_server() as server:
-        yield server
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The account's life by email, end to end through the API and a real SMTP server."""
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from email.message import Message
 
 import anyio
@@ -11,15 +11,9 @@ from app.core.config import Settings
 from tests.clock import OffsetClock
 from tests.conftest import serve
 from tests.factories import DEFAULT_PASSWORD, Api
-from tests.mail_server import MailServer, mail_server, text_of, token_in
+from tests.mail_server import MailServer, text_of, token_in
 
 NEW_PASSWORD = "a brand new passphrase for this test"
-
-
-@pytest.fixture
-def smtp() -> Iterator[MailServer]:
-    with mail_server() as server:
-        yield server
 
 
 @pytest.fixture
