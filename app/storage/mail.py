@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Table, and_, delete, func, insert, or_, selec
 from app.db.units import UnitOfWork
 from app.domain.mail import EmailToken, Mail, NewEmailToken, TokenPurpose
 from app.models import EmailToken as EmailTokenRow
-from app.models import MailOutbox
+from app.models import MailOutbox, User
 from app.storage.database import Database
 
 T = TypeVar("T")
@@ -20,6 +20,7 @@ _OUTBOX = cast(Table, MailOutbox.__table__)
 _TOKENS = cast(Table, EmailTokenRow.__table__)
 _O = _OUTBOX.c
 _T = _TOKENS.c
+_USERS = cast(Table, User.__table__)
 SENT, DROPPED, FAILED = "sent", "dropped", "failed"
 # Kept this long once done, for an operator to look at; `purge` removes them after.
 DONE_KEPT = timedelta(days=7)
@@ -83,6 +84,16 @@ def _void_tokens(
     db.execute(void.values(used_at=now))
 
 
+def _replace_tokens(db: Connection, token: NewEmailToken, now: datetime) -> None:
+    """Store `token`, voiding the earlier ones it replaces. On PostgreSQL the user's row is
+    locked first: two issues at once would each void only what was committed before them,
+    and both new tokens would live (SQLite has one writer at a time already)."""
+    if db.dialect.name == "postgresql":
+        db.execute(select(_USERS.c.id).where(_USERS.c.id == token.user_id).with_for_update())
+    _void_tokens(db, token.user_id, _voided_by(token), now)
+    db.execute(insert(_TOKENS), asdict(token) | {"used_at": None, "failures": 0})
+
+
 def _voided_by(token: NewEmailToken) -> tuple[TokenPurpose, ...]:
     """The earlier tokens a new one voids: those of its purpose, except undo links. Each undo
     link is bound to the address it gives back, and the first one, to the owner's own
@@ -116,8 +127,7 @@ class MailStore:
 
         def issue(db: Connection) -> T | None:
             result = after(db) if after is not None else None
-            _void_tokens(db, token.user_id, _voided_by(token), now)
-            db.execute(insert(_TOKENS), asdict(token) | {"used_at": None, "failures": 0})
+            _replace_tokens(db, token, now)
             db.execute(insert(_OUTBOX), _outbox_values(mail, now))
             return result
 
@@ -180,8 +190,7 @@ class MailStore:
 
         def prepare(db: Connection) -> None:
             if token is not None:
-                _void_tokens(db, token.user_id, _voided_by(token), now)
-                db.execute(insert(_TOKENS), asdict(token) | {"used_at": None, "failures": 0})
+                _replace_tokens(db, token, now)
             db.execute(
                 update(_OUTBOX)
                 .where(_O.id == request.id)
