@@ -142,6 +142,10 @@ class EmailTokenWrongPurpose(DomainError):
     detail = "This link or token is meant for something else."
 
 
+# Every way a mailed token can be refused.
+EMAIL_TOKEN_ERRORS = (EmailTokenInvalid, EmailTokenExpired, EmailTokenUsed, EmailTokenWrongPurpose)
+
+
 class EmailNotVerified(DomainError):
     code = "email_not_verified"
     detail = "Confirm your email address first: we sent you a link (you can ask for another)."

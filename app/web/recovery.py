@@ -42,12 +42,6 @@ from app.web.templating import render
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 FORGOT_PATH = "/account/forgot-password"
 SEND_VERIFICATION_PATH = "/account/send-verification"
-TOKEN_ERRORS = (
-    errors.EmailTokenInvalid,
-    errors.EmailTokenExpired,
-    errors.EmailTokenUsed,
-    errors.EmailTokenWrongPurpose,
-)
 _TOKEN: TypeAdapter[str] = TypeAdapter(EmailTokenText)
 _MALFORMED = errors.EmailTokenInvalid.detail
 
@@ -202,7 +196,7 @@ async def reset_password_page(request: Request) -> Response:
 @declare(
     caller=Caller.ANYONE,
     limit=LOGIN,
-    errors=(*TOKEN_ERRORS, errors.PasswordRejected, errors.PasswordCheckUnavailable),
+    errors=(*errors.EMAIL_TOKEN_ERRORS, errors.PasswordRejected, errors.PasswordCheckUnavailable),
 )
 async def reset_password(request: Request) -> Response:
     fields = await form_fields(request)
@@ -216,7 +210,7 @@ async def reset_password(request: Request) -> Response:
         try:
             await services_of(request).emails.reset_password(token, form.password)
             return see_other(f"{SIGN_IN_DONE}password-reset")
-        except TOKEN_ERRORS as refused:
+        except errors.EMAIL_TOKEN_ERRORS as refused:
             return _link_problem(request, refused.detail)
         except errors.PasswordRejected as rejected:
             problems = {"password": rejected.detail}
@@ -319,7 +313,7 @@ async def _spend(
     principal: Principal | None = request.scope["state"].get("principal")
     try:
         account = await spend(token)
-    except TOKEN_ERRORS as refused:
+    except errors.EMAIL_TOKEN_ERRORS as refused:
         return _link_problem(request, refused.detail, what=action.what)
     except errors.EmailTaken:
         return _link_problem(
@@ -338,7 +332,7 @@ async def verify_page(request: Request) -> Response:
 
 
 @router.post(VERIFY.path)
-@declare(caller=Caller.ANYONE, limit=LOGIN, errors=TOKEN_ERRORS)
+@declare(caller=Caller.ANYONE, limit=LOGIN, errors=errors.EMAIL_TOKEN_ERRORS)
 async def verify(request: Request) -> Response:
     return await _spend(request, VERIFY, services_of(request).emails.verify)
 
@@ -350,7 +344,7 @@ async def confirm_email_page(request: Request) -> Response:
 
 
 @router.post(CONFIRM_EMAIL.path)
-@declare(caller=Caller.ANYONE, limit=LOGIN, errors=(*TOKEN_ERRORS, errors.EmailTaken))
+@declare(caller=Caller.ANYONE, limit=LOGIN, errors=(*errors.EMAIL_TOKEN_ERRORS, errors.EmailTaken))
 async def confirm_email(request: Request) -> Response:
     return await _spend(request, CONFIRM_EMAIL, services_of(request).emails.confirm_email_change)
 
@@ -362,6 +356,6 @@ async def undo_email_change_page(request: Request) -> Response:
 
 
 @router.post(UNDO_EMAIL.path)
-@declare(caller=Caller.ANYONE, limit=LOGIN, errors=TOKEN_ERRORS)
+@declare(caller=Caller.ANYONE, limit=LOGIN, errors=errors.EMAIL_TOKEN_ERRORS)
 async def undo_email_change(request: Request) -> Response:
     return await _spend(request, UNDO_EMAIL, services_of(request).emails.undo_email_change)

@@ -13,15 +13,9 @@ from app.schemas.email import AddressRequest, NewPasswordWithToken, TokenRequest
 from app.schemas.user import UserRead
 from app.services.rate_limit import LOGIN, MAIL
 
-router = APIRouter(prefix=f"{API_V1}/auth", tags=["auth"], route_class=DeclaredRoute)
 # Routes that send mail spend the `mail` budget; those that take a mailed token spend the
 # `login` one, as presenting a token is presenting a credential.
-_TOKEN_ERRORS = (
-    errors.EmailTokenInvalid,
-    errors.EmailTokenExpired,
-    errors.EmailTokenUsed,
-    errors.EmailTokenWrongPurpose,
-)
+router = APIRouter(prefix=f"{API_V1}/auth", tags=["auth"], route_class=DeclaredRoute)
 _QUEUED = Accepted(detail="If an account has this address, a mail is on its way to it.")
 
 
@@ -38,7 +32,7 @@ async def request_verify_token(request: Request, body: AddressRequest) -> Accept
 
 
 @router.post("/verify")
-@declare(caller=Caller.ANYONE, limit=LOGIN, errors=_TOKEN_ERRORS)
+@declare(caller=Caller.ANYONE, limit=LOGIN, errors=errors.EMAIL_TOKEN_ERRORS)
 async def verify(request: Request, body: TokenRequest) -> UserRead:
     """Verify the address with the token its mail carried."""
     return UserRead.model_validate(await services_of(request).emails.verify(body.token))
@@ -56,7 +50,7 @@ async def forgot_password(request: Request, body: AddressRequest) -> Accepted:
 @declare(
     caller=Caller.ANYONE,
     limit=LOGIN,
-    errors=(*_TOKEN_ERRORS, errors.PasswordRejected, errors.PasswordCheckUnavailable),
+    errors=(*errors.EMAIL_TOKEN_ERRORS, errors.PasswordRejected, errors.PasswordCheckUnavailable),
 )
 async def reset_password(request: Request, body: NewPasswordWithToken) -> Accepted:
     """Set a new password with the token of a reset mail: every session ends, the sign-in
@@ -66,7 +60,7 @@ async def reset_password(request: Request, body: NewPasswordWithToken) -> Accept
 
 
 @router.post("/confirm-email-change")
-@declare(caller=Caller.ANYONE, limit=LOGIN, errors=(*_TOKEN_ERRORS, errors.EmailTaken))
+@declare(caller=Caller.ANYONE, limit=LOGIN, errors=(*errors.EMAIL_TOKEN_ERRORS, errors.EmailTaken))
 async def confirm_email_change(request: Request, body: TokenRequest) -> UserRead:
     """Make the new address the account's, with the token mailed to it; the old address gets
     a notice with a link to undo the change."""
@@ -76,7 +70,7 @@ async def confirm_email_change(request: Request, body: TokenRequest) -> UserRead
 
 
 @router.post("/undo-email-change")
-@declare(caller=Caller.ANYONE, limit=LOGIN, errors=_TOKEN_ERRORS)
+@declare(caller=Caller.ANYONE, limit=LOGIN, errors=errors.EMAIL_TOKEN_ERRORS)
 async def undo_email_change(request: Request, body: TokenRequest) -> UserRead:
     """Put the old address back with the token of the notice sent to it; every session ends."""
     return UserRead.model_validate(await services_of(request).emails.undo_email_change(body.token))
