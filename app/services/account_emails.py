@@ -202,7 +202,7 @@ class AccountEmails:
         now = self._clock.now()
         try:
             await self._users.ensure_available(
-                email=new_email, username=account.username, except_id=account.id, now=now
+                email=new_email, username=None, except_id=account.id, now=now
             )
         except EmailTaken:
             return

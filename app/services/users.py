@@ -87,7 +87,7 @@ class UserService:
         username = changes.username or current.username
         # Whether another account has the new address is not told (request_email_change).
         await self._users.ensure_available(
-            email=current.email, username=username, except_id=current.id, now=self._clock.now()
+            email=None, username=changes.username, except_id=current.id, now=self._clock.now()
         )
         if new_email is not None:
             await self._mail_requests.spend(new_email)
@@ -219,7 +219,10 @@ class UserService:
         email = changes.email or current.email
         username = changes.username or current.username
         await self._users.ensure_available(
-            email=email, username=username, except_id=current.id, now=self._clock.now()
+            email=changes.email,
+            username=changes.username,
+            except_id=current.id,
+            now=self._clock.now(),
         )
         hashed_password = await self._new_password_hash(
             changes.password, email=email, username=username

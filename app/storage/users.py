@@ -161,11 +161,17 @@ class UserStore:
         return await self._db.run(create)
 
     async def ensure_available(
-        self, *, email: str | None, username: str, now: datetime, except_id: int | None = None
+        self,
+        *,
+        email: str | None,
+        username: str | None,
+        now: datetime,
+        except_id: int | None = None,
     ) -> None:
         """Raise EmailTaken or UsernameTaken when another account holds either (an address
-        held for an undo link counts as held); with no `email`, only the username is asked
-        about."""
+        held for an undo link counts as held); None asks nothing about that one."""
+        if email is None and username is None:
+            return
 
         def taken(db: Connection) -> EmailTaken | UsernameTaken | None:
             others = select(_C.id).where(_C.id != except_id) if except_id else select(_C.id)
@@ -174,8 +180,10 @@ class UserStore:
                 or _held_for_undo(db, email, except_id=except_id, now=now)
             ):
                 return EmailTaken()
-            lowered = func.lower(_C.username) == username.lower()
-            if db.execute(others.where(lowered)).first() is not None:
+            if username is not None and (
+                db.execute(others.where(func.lower(_C.username) == username.lower())).first()
+                is not None
+            ):
                 return UsernameTaken()
             return None
 
