@@ -3,7 +3,6 @@ data export) and for whoever investigates. Events are gathered in memory as they
 written in batches by a background task, so that no request waits on the write."""
 
 import asyncio
-import contextlib
 from collections import deque
 
 from app.core.clock import Clock
@@ -11,6 +10,7 @@ from app.core.errors import StoreUnavailable
 from app.core.events import SecurityEvent
 from app.core.logging import get_logger
 from app.domain.audit import AuditEntry
+from app.services.background import repeat
 from app.storage.audit import AuditStore
 
 # The fields an entry keeps: none names a person or carries a secret (an event's other fields,
@@ -74,13 +74,12 @@ class AuditTrail:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Write every FLUSH_SECONDS until `stop` is set, then once more."""
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=FLUSH_SECONDS)
-            try:
-                await self.flush()
-            except StoreUnavailable:
-                self._logger.warning("audit_trail_unavailable", pending=self.pending)
-            except Exception:
-                # The writer must outlive whatever one write ran into.
-                self._logger.exception("audit_trail_error")
+        await repeat(
+            self.flush,
+            every=FLUSH_SECONDS,
+            stop=stop,
+            logger=self._logger,
+            unavailable="audit_trail_unavailable",
+            failed="audit_trail_error",
+            state=lambda: {"pending": self.pending},
+        )

@@ -8,7 +8,6 @@ least once, and a receiver can tell a repeat by its Message-ID (the outbox row's
 """
 
 import asyncio
-import contextlib
 from datetime import timedelta
 
 from app.core.clock import Clock
@@ -19,6 +18,7 @@ from app.domain.mail import Mail
 from app.mail.render import MailRenderer
 from app.mail.transport import MailRejected, MailTransport
 from app.services.account_emails import AccountEmails, is_request
+from app.services.background import repeat
 from app.storage.mail import DROPPED, FAILED, SENT, MailStore
 
 # The shortest lease; a transport whose sends may take longer gets a longer one.
@@ -135,21 +135,18 @@ class MailDelivery:
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set, finishing the round under way (a mail half-handled
         would be left leased until its lease ran out); a store that is down only delays mail."""
+
+        async def deliver() -> None:
+            while not stop.is_set() and await self.deliver_due():
+                pass
+
         # Each round starts a poll after the last; the first a poll after start-up, when the
         # service has begun taking requests.
-        await self._pause(stop)
-        while not stop.is_set():
-            try:
-                while not stop.is_set() and await self.deliver_due():
-                    pass
-            except StoreUnavailable:
-                self._logger.warning("mail_outbox_unavailable")
-            except Exception:
-                # The worker must outlive whatever one round ran into.
-                self._logger.exception("mail_delivery_error")
-            await self._pause(stop)
-
-    async def _pause(self, stop: asyncio.Event) -> None:
-        """Wait a poll, or until `stop` is set."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=self._poll)
+        await repeat(
+            deliver,
+            every=self._poll,
+            stop=stop,
+            logger=self._logger,
+            unavailable="mail_outbox_unavailable",
+            failed="mail_delivery_error",
+        )
