@@ -95,7 +95,7 @@ class UserService:
             changes.password, email=current.email, username=username
         )
         if hashed_password is not None:
-            revoked = await self._end_other_sessions(current.id, principal.session_id)
+            revoked = await self._end_sessions(current.id, principal.session_id)
         account = await self._users.update(
             current.id,
             AccountChanges(username=username, hashed_password=hashed_password),
@@ -103,7 +103,7 @@ class UserService:
         )
         self._liveness.forget_user(account.id)
         if hashed_password is not None:
-            await self._end_other_sessions(current.id, principal.session_id)
+            await self._end_sessions(current.id, principal.session_id)
             self._events.emit(
                 SecurityEvent.PASSWORD_CHANGED, user_id=current.id, sessions_revoked=revoked
             )
@@ -112,7 +112,7 @@ class UserService:
             await self._emails.request_email_change(account, new_email=new_email)
         return account
 
-    async def _end_other_sessions(self, user_id: int, keep_session_id: str | None) -> int:
+    async def _end_sessions(self, user_id: int, keep_session_id: str | None) -> int:
         """End the user's sessions (but `keep_session_id`) around a change of password or
         access: before it, so that a change the store then fails to make leaves no thief's
         session behind, and again after it, for a sign-in that read the account before the
@@ -138,12 +138,12 @@ class UserService:
             and await self._users.count_active_admins(except_id=account.id) == 0
         ):
             raise LastAdmin
-        revoked = await self._end_other_sessions(account.id, None)
+        revoked = await self._end_sessions(account.id, None)
         await self._emails.erase(account, after=self._users.delete_unit(account.id))
         self._liveness.forget_user(account.id)
         # Again once the account is gone: a sign-in that read it before, and stored its session
         # after the first sweep, finds the account gone when it looks again (AuthService.login).
-        await self._end_other_sessions(account.id, None)
+        await self._end_sessions(account.id, None)
         self._events.emit(
             SecurityEvent.ACCOUNT_DELETED, user_id=account.id, sessions_revoked=revoked
         )
@@ -233,13 +233,13 @@ class UserService:
         if ends_sessions:
             # Should the store then refuse the change, the revoked sessions stay revoked: their
             # owner signs in again.
-            await self._end_other_sessions(current.id, None)
+            await self._end_sessions(current.id, None)
         account = await self._users.update(
             current.id, replace(change, hashed_password=hashed_password), now=self._clock.now()
         )
         self._liveness.forget_user(account.id)
         if ends_sessions:
-            await self._end_other_sessions(current.id, None)
+            await self._end_sessions(current.id, None)
         self._events.emit(
             SecurityEvent.ADMIN_CHANGED_USER,
             user_id=account.id,
